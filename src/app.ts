@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import type { Config } from './config.js';
+import { createDatabase, type Database } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import {
+  CatalogSchema,
+  catalogRoutes,
+  createCatalogRepository,
+  createCatalogService,
+} from './modules/catalog/index.js';
+import {
+  createRechargeRepository,
+  createRechargeService,
+  RechargeInputSchema,
+  RechargeSchema,
+  rechargeRoutes,
+} from './modules/recharges/index.js';
+import { docsPlugin } from './plugins/docs.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { healthPlugin } from './plugins/health.js';
+import { buildValidatorCompiler } from './plugins/validation.js';
+import { seedDemoCatalogs } from './seed.js';
+import { maskPhoneNumbersInUrl } from './shared/phone.js';
+import { FORMATS, ProblemSchema } from './shared/schemas.js';
+
+export type AppOverrides = {
+  /** An already migrated database to use instead of the one the config names; the caller closes it. */
+  database?: Database;
+  /** Where JSON logs go (tests capture them); default standard output. */
+  logStream?: NodeJS.WritableStream;
+};
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config, overrides.logStream),
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    genReqId: (request: IncomingMessage) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: config.bodyLimitBytes,
+    // Slow or idle clients must not hold sockets forever; keep-alive outlives Google's 600 s LB idle timeout
+    // only where it must, so 65 s (above the usual 60 s of proxies) is enough.
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 65_000,
+    routerOptions: { ignoreTrailingSlash: true },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
+    // The serializer compiles the same schemas; our formats are input rules, nothing for it to check.
+    serializerOpts: { ajv: { formats: { [FORMATS.money]: true, [FORMATS.phoneNumber]: true } } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const database =
+    overrides.database ??
+    (await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize }));
+  if (!overrides.database) {
+    app.addHook('onClose', () => database.close());
+    await migrateToLatest(database.db);
+  }
+
+  const catalogService = createCatalogService({ catalogs: createCatalogRepository(database.db) });
+  const rechargeService = createRechargeService({ recharges: createRechargeRepository(database.db) });
+  if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
+    app.addSchema(schema);
+  await app.register(errorsPlugin);
+  await app.register(docsPlugin, { version: '0.1.0' });
+  await app.register(healthPlugin, { isReady: database.ping });
+  await app.register(catalogRoutes, { service: catalogService });
+  await app.register(rechargeRoutes, { service: rechargeService });
+  return app;
+}
+
+function loggerOptions(config: Config, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    ...(stream ? { stream } : {}),
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
+      censor: '[redacted]',
+    },
+    serializers: {
+      // The URL is logged with its query string, phone numbers masked.
+      req: (request) => ({
+        method: request.method,
+        url: maskPhoneNumbersInUrl(request.url),
+        remoteAddress: request.ip,
+      }),
+    },
+  };
+}

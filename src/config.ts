@@ -1,0 +1,96 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+// Every variable the service reads, with its default; `.env.example` mirrors this list.
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+  }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^(postgres|postgresql)://' })),
+  DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  LOG_LEVEL: Type.Union(
+    LOG_LEVELS.map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 256 * 1024 }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
+  SEED_DEMO_DATA: Type.Optional(Type.Boolean()),
+  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 9000 }),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+export type Config = Readonly<{
+  nodeEnv: Env['NODE_ENV'];
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  logLevel: Env['LOG_LEVEL'];
+  bodyLimitBytes: number;
+  rateLimitPerMinute: number;
+  seedDemoData: boolean;
+  dbPoolSize: number;
+  shutdownTimeoutMs: number;
+}>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = {
+  true: true,
+  '1': true,
+  yes: true,
+  on: true,
+  false: false,
+  '0': false,
+  no: false,
+  off: false,
+};
+
+function coerce(name: string, raw: string): unknown {
+  const schema = EnvSchema.properties[name as keyof Env];
+  if (schema.type === 'integer') return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  if (schema.type === 'boolean') return BOOLEAN_WORDS[raw.trim().toLowerCase()] ?? raw;
+  return raw;
+}
+
+/** Reads the environment once, fails fast naming the first bad variable, and returns a frozen Config. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const values: Record<string, unknown> = {};
+  for (const name of Object.keys(EnvSchema.properties)) {
+    const raw = env[name];
+    // An empty variable means "unset", as in most shells' `VAR= command`.
+    if (raw !== undefined && raw !== '') values[name] = coerce(name, raw);
+  }
+  const withDefaults = Value.Default(EnvSchema, values);
+  const firstError = Value.Errors(EnvSchema, withDefaults).First();
+  if (firstError) {
+    const name = firstError.path.replace(/^\//, '');
+    // The value itself is not echoed: it may hold a password.
+    throw new ConfigError(`invalid environment variable ${name}: ${firstError.message}`);
+  }
+  const parsed = withDefaults as Env;
+  return Object.freeze({
+    nodeEnv: parsed.NODE_ENV,
+    port: parsed.PORT,
+    host: parsed.HOST,
+    databaseUrl: parsed.DATABASE_URL,
+    dataDir: parsed.DATA_DIR,
+    redisUrl: parsed.REDIS_URL,
+    logLevel: parsed.LOG_LEVEL,
+    bodyLimitBytes: parsed.BODY_LIMIT,
+    rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
+    seedDemoData: parsed.SEED_DEMO_DATA ?? parsed.NODE_ENV !== 'production',
+    dbPoolSize: parsed.DB_POOL_SIZE,
+    shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,130 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { invalidRequest } from '../../shared/errors.js';
+import { refuseOtherMethods, replyNotModified } from '../../shared/http.js';
+import { fromCents } from '../../shared/money.js';
+import { moneyToCents } from '../../shared/schemas.js';
+import type { CatalogRecord } from './catalog.repository.js';
+import {
+  type Catalog,
+  CatalogListSchema,
+  CatalogSchema,
+  CompanyQuerySchema,
+  catalogErrors,
+  RequiredCompanyQuerySchema,
+} from './catalog.schemas.js';
+import type { CatalogService } from './catalog.service.js';
+
+const PATH = '/CompanyProducts';
+const CatalogRef = Type.Ref(CatalogSchema);
+const IfMatchHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ description: 'Only write if the catalog still has this ETag' })),
+});
+const IfNoneMatchHeaders = Type.Object({ 'if-none-match': Type.Optional(Type.String()) });
+const NotModified = Type.Null({ description: 'Not Modified: the ETag given in If-None-Match is current' });
+
+export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService }> = async (
+  app,
+  { service },
+) => {
+  app.get(
+    PATH,
+    {
+      schema: {
+        tags: ['catalog'],
+        summary: 'List every catalog, or one company’s with ?company_id',
+        querystring: CompanyQuerySchema,
+        headers: IfNoneMatchHeaders,
+        response: { 200: Type.Union([CatalogListSchema, CatalogRef]), 304: NotModified, ...catalogErrors },
+      },
+    },
+    async (request, reply) => {
+      const companyId = request.query.company_id;
+      const { value, etag } =
+        companyId === undefined
+          ? await service.listCatalogs().then(({ value, etag }) => ({ value: value.map(toApi), etag }))
+          : await service.getCatalog(companyId).then(({ value, etag }) => ({ value: toApi(value), etag }));
+      if (replyNotModified(request, reply, etag)) return reply;
+      return value;
+    },
+  );
+
+  app.post(
+    PATH,
+    {
+      schema: {
+        tags: ['catalog'],
+        summary: 'Create a company’s catalog',
+        body: CatalogRef,
+        response: { 201: CatalogRef, ...catalogErrors },
+      },
+    },
+    async (request, reply) => {
+      const { value, etag } = await service.createCatalog(fromApi(request.body));
+      reply.code(201).header('location', `${PATH}?company_id=${value.company_id}`).header('etag', etag);
+      return toApi(value);
+    },
+  );
+
+  app.put(
+    PATH,
+    {
+      schema: {
+        tags: ['catalog'],
+        summary: 'Replace a company’s product list',
+        querystring: CompanyQuerySchema,
+        headers: IfMatchHeaders,
+        body: CatalogRef,
+        response: { 200: CatalogRef, ...catalogErrors },
+      },
+    },
+    async (request, reply) => {
+      const queried = request.query.company_id;
+      if (queried !== undefined && queried !== request.body.company_id) {
+        throw invalidRequest('company_id in the query and in the body differ', [
+          { path: '/company_id', message: `must equal the query's company_id ${queried}` },
+        ]);
+      }
+      const { value, etag } = await service.replaceCatalog(
+        fromApi(request.body),
+        request.headers['if-match'],
+      );
+      reply.header('etag', etag);
+      return toApi(value);
+    },
+  );
+
+  app.delete(
+    PATH,
+    {
+      schema: {
+        tags: ['catalog'],
+        summary: 'Delete a company’s catalog (recharges already made keep their values)',
+        querystring: RequiredCompanyQuerySchema,
+        headers: IfMatchHeaders,
+        response: { 200: CatalogRef, ...catalogErrors },
+      },
+    },
+    async (request) =>
+      toApi(await service.deleteCatalog(request.query.company_id, request.headers['if-match'])),
+  );
+
+  refuseOtherMethods(app, PATH, ['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
+};
+
+function toApi(catalog: CatalogRecord): Catalog {
+  return {
+    company_id: catalog.company_id,
+    products: catalog.products.map((product) => ({ id: product.id, value: fromCents(product.value_cents) })),
+  };
+}
+
+function fromApi(catalog: Catalog): CatalogRecord {
+  return {
+    company_id: catalog.company_id,
+    products: catalog.products.map((product, index) => ({
+      id: product.id,
+      value_cents: moneyToCents(product.value, `/products/${index}/value`),
+    })),
+  };
+}

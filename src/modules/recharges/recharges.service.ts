@@ -1,0 +1,95 @@
+import { uuidv7 } from 'uuidv7';
+import {
+  invalidRequest,
+  notFound,
+  unknownCompany,
+  unknownProduct,
+  valueMismatch,
+} from '../../shared/errors.js';
+import { normalizePhoneNumber } from '../../shared/phone.js';
+import type { NewRecharge, PageCursor, RechargeRecord, RechargeRepository } from './recharges.repository.js';
+
+export type RechargeRequest = Omit<NewRecharge, 'id'>;
+export type RechargePage = { phoneNumber: string; items: RechargeRecord[]; nextCursor: string | null };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export function createRechargeService({
+  recharges,
+  newId = uuidv7,
+}: {
+  recharges: RechargeRepository;
+  newId?: () => string;
+}) {
+  return {
+    /** Prices and stores a recharge atomically; refusals store nothing. */
+    async createRecharge(input: RechargeRequest): Promise<RechargeRecord> {
+      const phoneNumber = requirePhoneNumber(input.phone_number, '/phone_number');
+      const result = await recharges.insertPriced({ ...input, id: newId(), phone_number: phoneNumber });
+      switch (result.outcome) {
+        case 'created':
+          return result.recharge;
+        case 'unknown_company':
+          throw unknownCompany(input.company_id);
+        case 'unknown_product':
+          throw unknownProduct(input.company_id, input.product_id);
+        case 'value_mismatch':
+          throw valueMismatch(input.product_id, result.productValueCents, input.value_cents);
+      }
+    },
+
+    async getRecharge(id: string): Promise<RechargeRecord> {
+      // A malformed id is as absent as an unknown one, and costs no query.
+      const recharge = UUID.test(id) ? await recharges.findById(id.toLowerCase()) : null;
+      if (!recharge) throw notFound('no such recharge');
+      return recharge;
+    },
+
+    async listByPhoneNumber(phoneNumberInput: string, limit: number, cursor?: string): Promise<RechargePage> {
+      const phoneNumber = requirePhoneNumber(phoneNumberInput, '/phone_number');
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      const rows = await recharges.listByPhoneNumber(phoneNumber, limit + 1, after);
+      const items = rows.slice(0, limit);
+      const last = items.at(-1);
+      return { phoneNumber, items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+    },
+  };
+}
+
+export type RechargeService = ReturnType<typeof createRechargeService>;
+
+function requirePhoneNumber(input: string, path: string): string {
+  const digits = normalizePhoneNumber(input);
+  if (digits === null) {
+    throw invalidRequest('phone_number is not a Brazilian mobile number', [
+      { path, message: 'must be 55, a DDD and nine digits starting with 9' },
+    ]);
+  }
+  return digits;
+}
+
+export function encodeCursor(position: PageCursor): string {
+  return Buffer.from(JSON.stringify([position.created_at.toISOString(), position.id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): PageCursor {
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(decoded) && decoded.length === 2) {
+      const [createdAt, id] = decoded;
+      if (
+        typeof createdAt === 'string' &&
+        ISO_MILLIS.test(createdAt) &&
+        typeof id === 'string' &&
+        UUID.test(id)
+      ) {
+        const date = new Date(createdAt);
+        if (!Number.isNaN(date.getTime())) return { created_at: date, id };
+      }
+    }
+  } catch {
+    // Not base64url JSON: refused below like any other bad cursor.
+  }
+  throw invalidRequest('cursor is not one this API issued', [{ path: '/cursor', message: 'invalid cursor' }]);
+}

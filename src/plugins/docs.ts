@@ -1,0 +1,31 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** OpenAPI 3.1 built from the route schemas that validate, served at /openapi.json, browsable at /docs. */
+export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version: string }) => {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Recharge API',
+        version,
+        description:
+          'Prepaid mobile top-ups in Brazil: carriers’ product catalogs and recharges. ' +
+          'Errors are RFC 9457 problem details with a stable `code`.',
+      },
+      tags: [
+        { name: 'catalog', description: 'Carriers’ products (`/CompanyProducts`)' },
+        { name: 'recharges', description: 'Top-ups (`/PhoneRecharges`)' },
+        { name: 'operations', description: 'Health and documentation' },
+      ],
+    },
+    // Shared schemas become named components (#/components/schemas/Catalog) instead of def-0, def-1, ...
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`),
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+});

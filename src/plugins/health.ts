@@ -1,0 +1,32 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { unavailable } from '../shared/errors.js';
+import { ProblemRef } from '../shared/schemas.js';
+
+const Status = Type.Object({ status: Type.String() });
+
+/** Liveness answers while the process runs; readiness asks the database. */
+export const healthPlugin = fp(
+  async (app: FastifyInstance, { isReady }: { isReady: () => Promise<boolean> }) => {
+    app.get(
+      '/healthz',
+      { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Status } } },
+      async () => ({ status: 'ok' }),
+    );
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Readiness: 200 when the database answers',
+          response: { 200: Status, 503: ProblemRef },
+        },
+      },
+      async () => {
+        if (!(await isReady())) throw unavailable();
+        return { status: 'ready' };
+      },
+    );
+  },
+);

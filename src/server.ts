@@ -1,0 +1,33 @@
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+// Entry point: configuration, app, listen; on SIGTERM/SIGINT stop accepting, drain, close pools, exit 0.
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`recharge-api: ${error.message}\n`);
+  process.exit(1);
+}
+
+const app = await buildApp(config);
+
+let closing = false;
+async function shutdown(signal: NodeJS.Signals) {
+  if (closing) return;
+  closing = true;
+  app.log.info({ signal }, 'shutting down: draining in-flight requests');
+  const deadline = setTimeout(() => {
+    app.log.error('shutdown deadline passed; exiting with requests still open');
+    process.exit(1);
+  }, config.shutdownTimeoutMs);
+  deadline.unref();
+  await app.close();
+  app.log.info('shutdown complete');
+  process.exit(0);
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
+
+await app.listen({ port: config.port, host: config.host });

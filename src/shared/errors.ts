@@ -1,0 +1,87 @@
+import { formatCents } from './money.js';
+
+export type FieldError = { path: string; message: string };
+
+/** The stable, machine-readable codes of SPEC §4, each with its HTTP status and title. */
+export const ERROR_CODES = {
+  invalid_request: { status: 400, title: 'Bad Request' },
+  unauthenticated: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not Found' },
+  method_not_allowed: { status: 405, title: 'Method Not Allowed' },
+  conflict: { status: 409, title: 'Conflict' },
+  precondition_failed: { status: 412, title: 'Precondition Failed' },
+  payload_too_large: { status: 413, title: 'Content Too Large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported Media Type' },
+  unknown_company: { status: 422, title: 'Unprocessable Content' },
+  unknown_product: { status: 422, title: 'Unprocessable Content' },
+  value_mismatch: { status: 422, title: 'Unprocessable Content' },
+  idempotency_key_reused: { status: 422, title: 'Unprocessable Content' },
+  rate_limited: { status: 429, title: 'Too Many Requests' },
+  internal_error: { status: 500, title: 'Internal Server Error' },
+  unavailable: { status: 503, title: 'Service Unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A refusal the caller can act on; the error handler renders it as RFC 9457 problem details. */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    readonly errors?: FieldError[],
+    readonly headers?: Record<string, string>,
+    options?: ErrorOptions,
+  ) {
+    super(detail, options);
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+export const invalidRequest = (detail: string, errors?: FieldError[]) =>
+  new AppError('invalid_request', detail, errors);
+
+export const notFound = (detail: string) => new AppError('not_found', detail);
+
+export const methodNotAllowed = (method: string, allow: string) =>
+  new AppError('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`, undefined, {
+    allow,
+  });
+
+export const companyExists = (companyId: string) =>
+  new AppError('conflict', `company ${companyId} already exists`);
+
+export const companyNotFound = (companyId: string) => notFound(`company ${companyId} does not exist`);
+
+export const preconditionFailed = (etag: string) =>
+  new AppError('precondition_failed', `If-Match does not match the current ETag ${etag}`);
+
+export const unknownCompany = (companyId: string) =>
+  new AppError('unknown_company', `company ${companyId} does not exist`, [
+    { path: '/company_id', message: 'unknown company' },
+  ]);
+
+export const unknownProduct = (companyId: string, productId: string) =>
+  new AppError('unknown_product', `company ${companyId} has no product ${productId}`, [
+    { path: '/product_id', message: 'unknown product' },
+  ]);
+
+export const valueMismatch = (productId: string, expectedCents: number, givenCents: number) =>
+  new AppError(
+    'value_mismatch',
+    `product ${productId} costs ${formatCents(expectedCents)}, not ${formatCents(givenCents)}`,
+    [{ path: '/value', message: `must be ${formatCents(expectedCents)}` }],
+  );
+
+/** A dependency (the database) cannot be reached; `cause` is logged, never shown. */
+export const unavailable = (cause?: unknown) =>
+  new AppError(
+    'unavailable',
+    'the service is temporarily unavailable; retry later',
+    undefined,
+    { 'retry-after': '5' },
+    { cause },
+  );
