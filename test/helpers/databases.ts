@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createDatabase, type Database } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+
+export type DatabaseTarget = 'pglite' | 'postgres';
+
+/** PGlite always; real PostgreSQL too when TEST_DATABASE_URL is set (as in CI, where it must answer). */
+export const databaseTargets: DatabaseTarget[] = process.env.TEST_DATABASE_URL
+  ? ['pglite', 'postgres']
+  : ['pglite'];
+
+export type TestDatabase = Database & { url?: string; schema?: string };
+
+/** A fresh, migrated database: in-memory PGlite, or a schema of its own on the test PostgreSQL. */
+export async function createTestDatabase(target: DatabaseTarget): Promise<TestDatabase> {
+  if (target === 'pglite') {
+    const database = await createDatabase({ dataDir: 'memory://' });
+    await migrateToLatest(database.db);
+    return database;
+  }
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('TEST_DATABASE_URL is not set');
+  const schema = `test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(url, `create schema ${schema}`);
+  const database = await createDatabase({ url, schema, poolSize: 20 });
+  await migrateToLatest(database.db);
+  return {
+    ...database,
+    url,
+    schema,
+    async close() {
+      await database.close();
+      await adminQuery(url, `drop schema ${schema} cascade`);
+    },
+  };
+}
+
+async function adminQuery(url: string, text: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
