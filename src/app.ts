@@ -21,6 +21,7 @@ import {
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { healthPlugin } from './plugins/health.js';
+import { jsonBodyPlugin } from './plugins/json-body.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
 import { seedDemoCatalogs } from './seed.js';
 import { maskPhoneNumbersInUrl } from './shared/phone.js';
@@ -51,8 +52,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     requestTimeout: 30_000,
     keepAliveTimeout: 65_000,
     routerOptions: { ignoreTrailingSlash: true },
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
@@ -61,6 +60,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Fastify parses text/plain by default; the API takes JSON only, so anything else is a 415 (SPEC §4).
   app.removeContentTypeParser('text/plain');
+  await app.register(jsonBodyPlugin);
 
   const database =
     overrides.database ??
@@ -80,7 +80,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
     app.addSchema(schema);
-  await app.register(errorsPlugin);
+  await app.register(errorsPlugin, { bodyLimitBytes: config.bodyLimitBytes });
   await app.register(docsPlugin, { version: '0.1.0' });
   await app.register(healthPlugin, { isReady: database.ping });
   await app.register(catalogRoutes, { service: catalogService });

@@ -9,7 +9,7 @@ const EnvSchema = Type.Object({
     default: 'development',
   }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
-  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  HOST: Type.String({ pattern: '^\\S+$', default: '0.0.0.0' }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^(postgres|postgresql)://' })),
   DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
@@ -63,6 +63,11 @@ function coerce(name: string, raw: string): unknown {
   return raw;
 }
 
+function describe(name: string, message: string): string {
+  const schema = EnvSchema.properties[name as keyof Env] as { anyOf?: { const: string }[] };
+  return schema.anyOf ? `must be one of ${schema.anyOf.map((option) => option.const).join(', ')}` : message;
+}
+
 /** Reads the environment once, fails fast naming the first bad variable, and returns a frozen Config. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const values: Record<string, unknown> = {};
@@ -72,11 +77,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (raw !== undefined && raw !== '') values[name] = coerce(name, raw);
   }
   const withDefaults = Value.Default(EnvSchema, values);
-  const firstError = Value.Errors(EnvSchema, withDefaults).First();
-  if (firstError) {
-    const name = firstError.path.replace(/^\//, '');
+  const problems = new Map<string, string>();
+  for (const error of Value.Errors(EnvSchema, withDefaults)) {
+    const name = error.path.replace(/^\//, '');
+    if (!problems.has(name)) problems.set(name, describe(name, error.message));
+  }
+  if (problems.size > 0) {
     // The value itself is not echoed: it may hold a password.
-    throw new ConfigError(`invalid environment variable ${name}: ${firstError.message}`);
+    const lines = [...problems].map(([name, message]) => `invalid environment variable ${name}: ${message}`);
+    throw new ConfigError(lines.join('; '));
   }
   const parsed = withDefaults as Env;
   return Object.freeze({

@@ -50,13 +50,23 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
 
   it('when the JSON is malformed, then 400 invalid_request and nothing is stored', async () => {
     const response = await postJson(t.app, '/CompanyProducts', '{"company_id": "claro_11", ');
-    expectProblem(response, { status: 400, title: 'Bad Request', code: 'invalid_request' });
+    expectProblem(response, {
+      status: 400,
+      title: 'Bad Request',
+      code: 'invalid_request',
+      detail: 'the body is not valid JSON',
+    });
     expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 
   it('when the body is empty under a JSON content type, then 400 invalid_request', async () => {
     const response = await postJson(t.app, '/CompanyProducts', '');
-    expectProblem(response, { status: 400, title: 'Bad Request', code: 'invalid_request' });
+    expectProblem(response, {
+      status: 400,
+      title: 'Bad Request',
+      code: 'invalid_request',
+      detail: 'the body is empty; send a JSON document',
+    });
   });
 
   it('when no route matches, then 404 not_found naming the method and path, without the query', async () => {
@@ -70,18 +80,27 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
   });
 
   it.each([
-    ['text/plain', 'company_id=claro_11'],
+    ['text/plain', JSON.stringify(claro)],
     ['application/x-www-form-urlencoded', 'company_id=claro_11&products='],
-  ])('when the body is %s, then 415 unsupported_media_type', async (contentType, payload) => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/CompanyProducts',
-      headers: { 'content-type': contentType },
-      payload,
-    });
-    expectProblem(response, { status: 415, title: 'Unsupported Media Type', code: 'unsupported_media_type' });
-    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
-  });
+    ['application/xml', '<catalog company_id="claro_11"/>'],
+  ])(
+    'when the body is %s, then 415 unsupported_media_type and nothing is stored',
+    async (contentType, payload) => {
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/CompanyProducts',
+        headers: { 'content-type': contentType },
+        payload,
+      });
+      expectProblem(response, {
+        status: 415,
+        title: 'Unsupported Media Type',
+        code: 'unsupported_media_type',
+        detail: 'the body must be JSON: send Content-Type: application/json',
+      });
+      expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+    },
+  );
 
   it('when a recharge breaks every rule, then 400 lists each field', async () => {
     const response = await postJson(t.app, '/PhoneRecharges', {
@@ -125,7 +144,12 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
     ],
   ])('when the body tries %s poisoning, then 400 and nothing is stored', async (_name, payload) => {
     const response = await postJson(t.app, '/CompanyProducts', payload);
-    expectProblem(response, { status: 400, title: 'Bad Request', code: 'invalid_request' });
+    expectProblem(response, {
+      status: 400,
+      title: 'Bad Request',
+      code: 'invalid_request',
+      detail: 'the body has a forbidden __proto__ or constructor.prototype key',
+    });
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
     expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
@@ -145,7 +169,11 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
     ['200 characters', 'a'.repeat(200)],
     ['markup', '<script>alert(1)</script>'],
   ])('when X-Request-Id has %s, then a generated uuid replaces it', async (_name, given) => {
-    const response = await t.app.inject({ method: 'GET', url: '/nowhere', headers: { 'x-request-id': given } });
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/nowhere',
+      headers: { 'x-request-id': given },
+    });
     const id = String(response.headers['x-request-id']);
     expect(id).toMatch(UUID);
     expect(response.json()).toMatchObject({ request_id: id });
@@ -172,7 +200,12 @@ describe('body limit', () => {
     const payload = JSON.stringify({ company_id: 'claro_11', products: [], pad: 'x'.repeat(3000) });
     expect(payload.length).toBeGreaterThan(3000);
     const response = await postJson(t.app, '/CompanyProducts', payload);
-    expectProblem(response, { status: 413, title: 'Content Too Large', code: 'payload_too_large' });
+    expectProblem(response, {
+      status: 413,
+      title: 'Content Too Large',
+      code: 'payload_too_large',
+      detail: 'the body is larger than the limit of 2048 bytes',
+    });
     expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 

@@ -21,35 +21,47 @@ const FORMAT_MESSAGES: Record<string, string> = {
 };
 
 /** Renders every failure as RFC 9457 problem details (SPEC §4); nothing internal reaches the client. */
-export const errorsPlugin = fp(async (app: FastifyInstance) => {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
-    if (error instanceof AppError) {
-      if (error.cause) request.log.warn({ err: error.cause }, error.detail);
-      return sendProblem(request, reply, error);
-    }
-    if (error.validation) {
-      const errors = error.validation.map(toFieldError);
-      const part = error.validationContext ?? 'request';
-      return sendProblem(request, reply, new AppError('invalid_request', `the ${part} is invalid`, errors));
-    }
-    const status = error.statusCode ?? 500;
-    const code = CODE_BY_STATUS[status];
-    if (status >= 400 && status < 500 && code) {
-      // Fastify's own client errors (bad JSON, media type, size) carry messages written for callers.
-      return sendProblem(request, reply, new AppError(code, error.message));
-    }
-    request.log.error({ err: error }, 'unexpected error');
-    return sendProblem(request, reply, new AppError('internal_error', 'an unexpected error occurred'));
-  });
+export const errorsPlugin = fp(
+  async (app: FastifyInstance, { bodyLimitBytes }: { bodyLimitBytes: number }) => {
+    // Fastify's own words for these are terse ("Unsupported Media Type"); say what the caller should do.
+    const clientErrorDetails: Record<string, string> = {
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: 'the body must be JSON: send Content-Type: application/json',
+      FST_ERR_CTP_BODY_TOO_LARGE: `the body is larger than the limit of ${bodyLimitBytes} bytes`,
+    };
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      request,
-      reply,
-      new AppError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
-    ),
-  );
-});
+    app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+      if (error instanceof AppError) {
+        if (error.cause) request.log.warn({ err: error.cause }, error.detail);
+        return sendProblem(request, reply, error);
+      }
+      if (error.validation) {
+        const errors = error.validation.map(toFieldError);
+        const part = error.validationContext ?? 'request';
+        return sendProblem(request, reply, new AppError('invalid_request', `the ${part} is invalid`, errors));
+      }
+      const status = error.statusCode ?? 500;
+      const code = CODE_BY_STATUS[status];
+      if (status >= 400 && status < 500 && code) {
+        // Fastify's own client errors (bad JSON, media type, size) carry messages written for callers.
+        return sendProblem(
+          request,
+          reply,
+          new AppError(code, clientErrorDetails[error.code] ?? error.message),
+        );
+      }
+      request.log.error({ err: error }, 'unexpected error');
+      return sendProblem(request, reply, new AppError('internal_error', 'an unexpected error occurred'));
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(
+        request,
+        reply,
+        new AppError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+      ),
+    );
+  },
+);
 
 function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
   const problem: Problem = {

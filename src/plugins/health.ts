@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { unavailable } from '../shared/errors.js';
-import { ProblemRef } from '../shared/schemas.js';
+import { problemResponses } from '../shared/schemas.js';
 
 const Status = Type.Object({ status: Type.String() });
 
@@ -20,7 +20,7 @@ export const healthPlugin = fp(
         schema: {
           tags: ['operations'],
           summary: 'Readiness: 200 when the database answers',
-          response: { 200: Status, 503: ProblemRef },
+          response: { 200: Status, ...problemResponses(503) },
         },
       },
       async () => {

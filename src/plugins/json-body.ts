@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import sjson from 'secure-json-parse';
+import { invalidRequest } from '../shared/errors.js';
+
+const REFUSE = { protoAction: 'error', constructorAction: 'error' } as const;
+
+/**
+ * Fastify's JSON parser answers one message for empty bodies, bad syntax and prototype poisoning alike;
+ * this one tells the caller which it was. Poisoned keys are refused, never stripped.
+ */
+export const jsonBodyPlugin = fp(async (app: FastifyInstance) => {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(invalidRequest('the body is empty; send a JSON document'), undefined);
+    try {
+      return done(null, sjson.parse(text, REFUSE));
+    } catch {
+      // Only on the error path: safeParse answers undefined for bad syntax and null for a poisoned key.
+      const isSyntaxError = sjson.safeParse(text) === undefined;
+      const detail = isSyntaxError
+        ? 'the body is not valid JSON'
+        : 'the body has a forbidden __proto__ or constructor.prototype key';
+      return done(invalidRequest(detail), undefined);
+    }
+  });
+});

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('when nothing is set, then every variable takes its default', () => {
+    expect(loadConfig({})).toEqual({
+      nodeEnv: 'development',
+      port: 3000,
+      host: '0.0.0.0',
+      databaseUrl: undefined,
+      dataDir: './.data',
+      redisUrl: undefined,
+      logLevel: 'info',
+      bodyLimitBytes: 262144,
+      rateLimitPerMinute: 1200,
+      seedDemoData: true,
+      dbPoolSize: 10,
+      shutdownTimeoutMs: 9000,
+    });
+  });
+
+  it('when every variable is set, then each is read with its type', () => {
+    expect(
+      loadConfig({
+        NODE_ENV: 'test',
+        PORT: '8080',
+        HOST: '127.0.0.1',
+        DATABASE_URL: 'postgres://user:pass@db:5432/recharges',
+        DATA_DIR: '/var/lib/recharges',
+        REDIS_URL: 'redis://cache:6379',
+        LOG_LEVEL: 'warn',
+        BODY_LIMIT: '4096',
+        RATE_LIMIT_PER_MINUTE: '60',
+        SEED_DEMO_DATA: 'no',
+        DB_POOL_SIZE: '4',
+        SHUTDOWN_TIMEOUT_MS: '2000',
+      }),
+    ).toEqual({
+      nodeEnv: 'test',
+      port: 8080,
+      host: '127.0.0.1',
+      databaseUrl: 'postgres://user:pass@db:5432/recharges',
+      dataDir: '/var/lib/recharges',
+      redisUrl: 'redis://cache:6379',
+      logLevel: 'warn',
+      bodyLimitBytes: 4096,
+      rateLimitPerMinute: 60,
+      seedDemoData: false,
+      dbPoolSize: 4,
+      shutdownTimeoutMs: 2000,
+    });
+  });
+
+  it.each([
+    [{}, true],
+    [{ NODE_ENV: 'test' }, true],
+    [{ NODE_ENV: 'production' }, false],
+    [{ NODE_ENV: 'production', SEED_DEMO_DATA: 'true' }, true],
+    [{ NODE_ENV: 'development', SEED_DEMO_DATA: 'false' }, false],
+  ])('when the environment is %j, then seedDemoData is %s', (env, expected) => {
+    expect(loadConfig(env).seedDemoData).toBe(expected);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['LOG_LEVEL', 'loud'],
+    ['BODY_LIMIT', '-5'],
+    ['BODY_LIMIT', '100'],
+    ['RATE_LIMIT_PER_MINUTE', '0'],
+    ['SEED_DEMO_DATA', 'maybe'],
+    ['NODE_ENV', 'staging'],
+    ['REDIS_URL', 'http://cache:6379'],
+    ['DB_POOL_SIZE', '1000'],
+  ])('when %s=%s, then start-up fails with a ConfigError naming the variable', (name, value) => {
+    const error = configError({ [name]: value });
+    expect(error.message).toContain(name);
+    expect(error.message).toMatch(/^invalid environment variable /);
+  });
+
+  it('when DATABASE_URL is not a PostgreSQL URL, then the error names it without echoing the value', () => {
+    const error = configError({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
+    expect(error.message).toContain('DATABASE_URL');
+    expect(error.message).not.toContain('mysql');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('when several variables are bad, then the error names each, with the allowed values of a choice', () => {
+    const error = configError({ PORT: 'abc', LOG_LEVEL: 'loud', HOST: '  ' });
+    expect(error.message).toBe(
+      'invalid environment variable PORT: Expected integer; ' +
+        "invalid environment variable HOST: Expected string to match '^\\S+$'; " +
+        'invalid environment variable LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent',
+    );
+  });
+
+  it('when a variable is an empty string, then it counts as unset', () => {
+    const config = loadConfig({
+      NODE_ENV: '',
+      PORT: '',
+      HOST: '',
+      DATABASE_URL: '',
+      REDIS_URL: '',
+      LOG_LEVEL: '',
+      BODY_LIMIT: '',
+      SEED_DEMO_DATA: '',
+    });
+    expect(config).toEqual(loadConfig({}));
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['YES', true],
+    [' on ', true],
+    ['false', false],
+    ['0', false],
+    ['No', false],
+    ['off', false],
+  ])('when SEED_DEMO_DATA=%j, then seedDemoData is %s', (value, expected) => {
+    expect(loadConfig({ NODE_ENV: 'production', SEED_DEMO_DATA: value }).seedDemoData).toBe(expected);
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(config.port).toBe(3000);
+  });
+});

@@ -1,0 +1,204 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import type { HTTPMethods } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { claro, createTestApp, postJson, type TestApp, testConfig, tim } from './helpers/app.js';
+import { createTestDatabase, databaseTargets } from './helpers/databases.js';
+
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+
+// Every route the API serves, with its methods; HEAD and the hidden 405 routes are not documented.
+const DOCUMENTED_ROUTES: Record<string, string[]> = {
+  '/CompanyProducts': ['delete', 'get', 'post', 'put'],
+  '/PhoneRecharges': ['get', 'post'],
+  '/healthz': ['get'],
+  '/readyz': ['get'],
+};
+
+describe.each(databaseTargets)('operations on %s', (target) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(target);
+  });
+  afterAll(() => t.close());
+
+  it('when the process runs, then /healthz answers 200 ok', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('when the database answers, then /readyz answers 200 ready', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ready' });
+  });
+
+  it('serves a valid OpenAPI 3.1 document listing every route, method and shared schema', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(response.statusCode).toBe(200);
+    const doc = response.json();
+
+    const result = await new Validator().validate(doc);
+    expect(result.errors).toBeUndefined();
+    expect(result.valid).toBe(true);
+    expect(doc.openapi).toBe('3.1.0');
+
+    const documented = Object.fromEntries(
+      Object.entries(doc.paths as Record<string, object>).map(([path, item]) => [
+        path,
+        Object.keys(item).sort(),
+      ]),
+    );
+    expect(documented).toEqual(DOCUMENTED_ROUTES);
+    for (const [url, methods] of Object.entries(DOCUMENTED_ROUTES)) {
+      for (const method of methods) {
+        expect(t.app.hasRoute({ url, method: method.toUpperCase() as HTTPMethods })).toBe(true);
+      }
+    }
+    expect(Object.keys(doc.components.schemas).sort()).toEqual([
+      'Catalog',
+      'Problem',
+      'Recharge',
+      'RechargeInput',
+    ]);
+  });
+
+  it('when /docs is opened, then an HTML page answers', async () => {
+    let response = await t.app.inject({ method: 'GET', url: '/docs' });
+    if (response.statusCode >= 300 && response.statusCode < 400) {
+      response = await t.app.inject({ method: 'GET', url: String(response.headers.location) });
+    }
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/html/);
+    expect(response.body).toContain('<html');
+  });
+
+  it('when a request carries a phone number and a bearer token, then neither appears in the logs', async () => {
+    const before = t.logs().length;
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/PhoneRecharges?phone_number=5511999999999',
+      headers: { authorization: 'Bearer secret-token-123', 'x-request-id': 'logs-1' },
+    });
+    expect(response.statusCode).toBe(200);
+
+    const lines = t.logs().slice(before);
+    const written = lines.map((line) => JSON.stringify(line)).join('\n');
+    expect(written).not.toContain('5511999999999');
+    expect(written).not.toContain('secret-token-123');
+    expect(lines.find((line) => line.msg === 'incoming request')).toMatchObject({
+      request_id: 'logs-1',
+      req: { method: 'GET', url: '/PhoneRecharges?phone_number=5511*****9999' },
+    });
+    const requestLines = lines.filter((line) => 'req' in line || 'res' in line);
+    expect(requestLines.length).toBeGreaterThanOrEqual(2);
+    for (const line of requestLines) expect(line).toMatchObject({ request_id: 'logs-1' });
+  });
+
+  it('when the phone number is written with separators, then the logged URL still hides it', async () => {
+    const before = t.logs().length;
+    await t.app.inject({
+      method: 'GET',
+      url: '/PhoneRecharges?limit=5&phone_number=%2B55%2011%2099999-9999',
+    });
+    const written = t
+      .logs()
+      .slice(before)
+      .map((line) => JSON.stringify(line))
+      .join('\n');
+    expect(written).not.toMatch(/99999.?9999/);
+    expect(written).toContain('phone_number=5511*****9999');
+  });
+});
+
+describe.each(databaseTargets)('readiness without a database on %s', (target) => {
+  it('when the database is closed, then /readyz answers 503 unavailable with Retry-After', async () => {
+    const database = await createTestDatabase(target);
+    const app = await buildApp(testConfig(), { database, logStream: new PassThrough() });
+    await app.ready();
+    try {
+      await database.close();
+      const response = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
+      expect(response.headers['retry-after']).toBe('5');
+      expect(response.json()).toEqual({
+        type: 'about:blank',
+        title: 'Service Unavailable',
+        status: 503,
+        code: 'unavailable',
+        detail: 'the service is temporarily unavailable; retry later',
+        request_id: response.headers['x-request-id'],
+      });
+      const health = await app.inject({ method: 'GET', url: '/healthz' });
+      expect(health.statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe.each(databaseTargets)('demo seed on %s', (target) => {
+  it('when SEED_DEMO_DATA is on and the catalog is empty, then the challenge catalogs are loaded', async () => {
+    const t = await createTestApp(target, { SEED_DEMO_DATA: 'true' });
+    try {
+      const response = await t.app.inject({ method: 'GET', url: '/CompanyProducts' });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual([claro, tim]);
+      expect(t.logs()).toContainEqual(
+        expect.objectContaining({ msg: 'demo catalog loaded', companies: ['claro_11', 'tim_11'] }),
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('when the catalog already has a company, then the seed adds nothing', async () => {
+    const database = await createTestDatabase(target);
+    const vivo = { company_id: 'vivo_11', products: [{ id: 'vivo_15', value: 15 }] };
+    try {
+      const first = await buildApp(testConfig(), { database, logStream: new PassThrough() });
+      expect((await postJson(first, '/CompanyProducts', vivo)).statusCode).toBe(201);
+      await first.close();
+
+      const seeded = await buildApp(testConfig({ SEED_DEMO_DATA: 'true' }), {
+        database,
+        logStream: new PassThrough(),
+      });
+      const response = await seeded.inject({ method: 'GET', url: '/CompanyProducts' });
+      expect(response.json()).toEqual([vivo]);
+      await seeded.close();
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('persistence in DATA_DIR', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'recharge-api-data-'));
+  });
+  afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+  it('when the app restarts on the same DATA_DIR, then the catalogs written before are still there', async () => {
+    const config = testConfig({ DATA_DIR: dataDir });
+    const first = await buildApp(config, { logStream: new PassThrough() });
+    expect((await postJson(first, '/CompanyProducts', claro)).statusCode).toBe(201);
+    await first.close();
+
+    const second = await buildApp(config, { logStream: new PassThrough() });
+    try {
+      const response = await second.inject({ method: 'GET', url: '/CompanyProducts' });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual([claro]);
+    } finally {
+      await second.close();
+    }
+  });
+});
