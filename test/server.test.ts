@@ -63,7 +63,9 @@ describe('the server process', () => {
 
     const restarted = await startServerProcess({ DATA_DIR: server.dataDir });
     try {
-      const listed = await fetch(`http://127.0.0.1:${restarted.port}/PhoneRecharges?phone_number=5511999999999`);
+      const listed = await fetch(
+        `http://127.0.0.1:${restarted.port}/PhoneRecharges?phone_number=5511999999999`,
+      );
       expect(await listed.json()).toEqual([JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4))]);
     } finally {
       restarted.child.kill('SIGTERM');

@@ -108,7 +108,7 @@ function postgresDialect(options: DatabaseOptions) {
 
 // SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown, cannot connect
 // now); errors without a SQLSTATE come from the socket or the driver's own timeouts.
-function isConnectionFailure(error: unknown): boolean {
+export function isConnectionFailure(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
   return code.startsWith('08') || code.startsWith('57P');
