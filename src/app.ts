@@ -1,10 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.js';
 import { createDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { createUnitOfWork } from './db/unit-of-work.js';
+import {
+  apiKeyRoutes,
+  createApiKeyRepository,
+  createApiKeyService,
+  createLocalRevocationBus,
+  createRedisRevocationBus,
+} from './modules/api-keys/index.js';
+import { auditRoutes, createAuditRepository } from './modules/audit/index.js';
 import {
   CatalogSchema,
   catalogRoutes,
@@ -18,11 +29,13 @@ import {
   RechargeSchema,
   rechargeRoutes,
 } from './modules/recharges/index.js';
+import { authPlugin } from './plugins/auth.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { healthPlugin } from './plugins/health.js';
 import { jsonBodyPlugin } from './plugins/json-body.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
+import { createRedis } from './redis.js';
 import { seedDemoCatalogs } from './seed.js';
 import { maskPhoneNumbersInUrl } from './shared/phone.js';
 import { FORMATS, ProblemSchema } from './shared/schemas.js';
@@ -70,8 +83,40 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await migrateToLatest(database.db);
   }
 
-  const catalogService = createCatalogService({ catalogs: createCatalogRepository(database.db) });
-  const rechargeService = createRechargeService({ recharges: createRechargeRepository(database.db) });
+  const { db } = database;
+  const redis = config.redisUrl ? createRedis(config.redisUrl, app.log) : undefined;
+  if (redis) {
+    await redis.connect().catch(() => {}); // Down at start-up: the fallbacks serve, and it keeps retrying.
+    app.addHook('onClose', async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    });
+  }
+  const revocations = redis
+    ? await createRedisRevocationBus({
+        redis,
+        channel: `${config.redisPrefix}api-keys:revoked`,
+        log: app.log,
+      })
+    : createLocalRevocationBus();
+  app.addHook('onClose', () => revocations.close());
+
+  const catalogService = createCatalogService({
+    catalogs: createCatalogRepository(db),
+    transaction: createUnitOfWork(db, (trx) => ({
+      catalogs: createCatalogRepository(trx),
+      audit: createAuditRepository(trx),
+    })),
+  });
+  const rechargeService = createRechargeService({ recharges: createRechargeRepository(db) });
+  const apiKeyService = createApiKeyService({
+    keys: createApiKeyRepository(db),
+    transaction: createUnitOfWork(db, (trx) => ({
+      keys: createApiKeyRepository(trx),
+      audit: createAuditRepository(trx),
+    })),
+    revocations,
+    adminApiKey: config.adminApiKey,
+  });
   if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -81,10 +126,40 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
     app.addSchema(schema);
   await app.register(errorsPlugin, { bodyLimitBytes: config.bodyLimitBytes });
+  await app.register(helmet);
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'idempotency-key',
+        'if-match',
+        'if-none-match',
+        'x-request-id',
+      ],
+      exposedHeaders: [
+        'etag',
+        'link',
+        'location',
+        'retry-after',
+        'x-request-id',
+        'idempotent-replayed',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+        'ratelimit-reset',
+      ],
+      maxAge: 600,
+    });
+  }
+  await app.register(authPlugin, { authenticate: apiKeyService.authenticate });
   await app.register(docsPlugin, { version: '0.1.0' });
   await app.register(healthPlugin, { isReady: database.ping });
   await app.register(catalogRoutes, { service: catalogService });
   await app.register(rechargeRoutes, { service: rechargeService });
+  await app.register(apiKeyRoutes, { service: apiKeyService });
+  await app.register(auditRoutes, { audit: createAuditRepository(db) });
   return app;
 }
 

@@ -13,6 +13,9 @@ const EnvSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^(postgres|postgresql)://' })),
   DATA_DIR: Type.String({ minLength: 1, default: './.data' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_-]{1,64}$', default: 'recharge-api:' }),
+  ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' })),
+  CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
   LOG_LEVEL: Type.Union(
     LOG_LEVELS.map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -33,6 +36,9 @@ export type Config = Readonly<{
   databaseUrl: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  redisPrefix: string;
+  adminApiKey: string | undefined;
+  corsOrigins: string[];
   logLevel: Env['LOG_LEVEL'];
   bodyLimitBytes: number;
   rateLimitPerMinute: number;
@@ -95,6 +101,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: parsed.DATABASE_URL,
     dataDir: parsed.DATA_DIR,
     redisUrl: parsed.REDIS_URL,
+    redisPrefix: parsed.REDIS_PREFIX,
+    adminApiKey: parsed.ADMIN_API_KEY,
+    corsOrigins:
+      parsed.CORS_ORIGINS?.split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean) ?? [],
     logLevel: parsed.LOG_LEVEL,
     bodyLimitBytes: parsed.BODY_LIMIT,
     rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,

@@ -1,5 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { CatalogService } from './modules/catalog/index.js';
+import type { Principal } from './shared/access.js';
+
+// Recorded as the author of the demo catalog in the audit trail.
+const SEED_ACTOR: Principal = { keyId: 'seed', client: 'system', scopes: ['admin'] };
 
 // The challenge's own examples (1.1 and 1.2), loaded so a fresh `npm start` has something to sell.
 const DEMO_CATALOGS = [
@@ -24,7 +28,7 @@ export async function seedDemoCatalogs(catalogs: CatalogService, log: FastifyBas
   const { value: existing } = await catalogs.listCatalogs();
   if (existing.length > 0) return;
   for (const catalog of DEMO_CATALOGS) {
-    await catalogs.createCatalog(catalog).catch((error: unknown) => {
+    await catalogs.createCatalog(catalog, SEED_ACTOR).catch((error: unknown) => {
       // Another instance seeding at the same moment got there first.
       if ((error as { code?: string }).code !== 'conflict') throw error;
     });

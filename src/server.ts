@@ -1,5 +1,6 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { generateApiKey } from './modules/api-keys/index.js';
 
 // Entry point: configuration, app, listen; on SIGTERM/SIGINT stop accepting, drain, close pools, exit 0.
 let config: ReturnType<typeof loadConfig>;
@@ -9,6 +10,15 @@ try {
   if (!(error instanceof ConfigError)) throw error;
   process.stderr.write(`recharge-api: ${error.message}\n`);
   process.exit(1);
+}
+
+if (!config.adminApiKey && config.nodeEnv !== 'production') {
+  // A development convenience (SPEC §3): a fresh admin key for this run, shown once, outside the JSON logs.
+  const { key } = generateApiKey();
+  config = Object.freeze({ ...config, adminApiKey: key });
+  process.stderr.write(
+    `recharge-api: ADMIN_API_KEY is not set; the admin key for this run (not stored, shown once):\n  ${key}\n`,
+  );
 }
 
 const app = await buildApp(config);

@@ -2,7 +2,14 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { claro, createTestApp, postJson, type TestApp, testConfig } from './helpers/app.js';
+import {
+  claro,
+  createTestApp,
+  postJson,
+  sendAdminKeyByDefault,
+  type TestApp,
+  testConfig,
+} from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
@@ -30,7 +37,7 @@ async function buildOwnApp() {
   const logStream = new PassThrough();
   const lines: string[] = [];
   logStream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const app = await buildApp(testConfig(), { database, logStream });
+  const app = sendAdminKeyByDefault(await buildApp(testConfig(), { database, logStream }));
   return {
     app,
     database,
@@ -225,7 +232,7 @@ describe('unexpected failures', () => {
 
   beforeAll(async () => {
     ({ app, database, logs } = await buildOwnApp());
-    app.get('/boom', async () => {
+    app.get('/boom', { config: { public: true } }, async () => {
       throw new Error('SELECT secret FROM /etc/passwd');
     });
     await app.ready();

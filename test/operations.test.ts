@@ -6,13 +6,23 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import type { HTTPMethods } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { claro, createTestApp, postJson, type TestApp, testConfig, tim } from './helpers/app.js';
+import {
+  claro,
+  createTestApp,
+  postJson,
+  sendAdminKeyByDefault,
+  type TestApp,
+  testConfig,
+  tim,
+} from './helpers/app.js';
 import { createTestDatabase, databaseTargets } from './helpers/databases.js';
 
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
 // Every route the API serves, with its methods; HEAD and the hidden 405 routes are not documented.
 const DOCUMENTED_ROUTES: Record<string, string[]> = {
+  '/ApiKeys': ['delete', 'get', 'post'],
+  '/AuditEvents': ['get'],
   '/CompanyProducts': ['delete', 'get', 'post', 'put'],
   '/PhoneRecharges': ['get', 'post'],
   '/healthz': ['get'],
@@ -61,7 +71,11 @@ describe.each(databaseTargets)('operations on %s', (target) => {
       }
     }
     expect(Object.keys(doc.components.schemas).sort()).toEqual([
+      'ApiKey',
+      'AuditEvent',
       'Catalog',
+      'CreatedApiKey',
+      'NewApiKey',
       'Problem',
       'Recharge',
       'RechargeInput',
@@ -85,7 +99,7 @@ describe.each(databaseTargets)('operations on %s', (target) => {
       url: '/PhoneRecharges?phone_number=5511999999999',
       headers: { authorization: 'Bearer secret-token-123', 'x-request-id': 'logs-1' },
     });
-    expect(response.statusCode).toBe(200);
+    expect(response.statusCode).toBe(401);
 
     const lines = t.logs().slice(before);
     const written = lines.map((line) => JSON.stringify(line)).join('\n');
@@ -119,7 +133,9 @@ describe.each(databaseTargets)('operations on %s', (target) => {
 describe.each(databaseTargets)('readiness without a database on %s', (target) => {
   it('when the database is closed, then /readyz answers 503 unavailable with Retry-After', async () => {
     const database = await createTestDatabase(target);
-    const app = await buildApp(testConfig(), { database, logStream: new PassThrough() });
+    const app = sendAdminKeyByDefault(
+      await buildApp(testConfig(), { database, logStream: new PassThrough() }),
+    );
     await app.ready();
     try {
       await database.close();
@@ -162,14 +178,18 @@ describe.each(databaseTargets)('demo seed on %s', (target) => {
     const database = await createTestDatabase(target);
     const vivo = { company_id: 'vivo_11', products: [{ id: 'vivo_15', value: 15 }] };
     try {
-      const first = await buildApp(testConfig(), { database, logStream: new PassThrough() });
+      const first = sendAdminKeyByDefault(
+        await buildApp(testConfig(), { database, logStream: new PassThrough() }),
+      );
       expect((await postJson(first, '/CompanyProducts', vivo)).statusCode).toBe(201);
       await first.close();
 
-      const seeded = await buildApp(testConfig({ SEED_DEMO_DATA: 'true' }), {
-        database,
-        logStream: new PassThrough(),
-      });
+      const seeded = sendAdminKeyByDefault(
+        await buildApp(testConfig({ SEED_DEMO_DATA: 'true' }), {
+          database,
+          logStream: new PassThrough(),
+        }),
+      );
       const response = await seeded.inject({ method: 'GET', url: '/CompanyProducts' });
       expect(response.json()).toEqual([vivo]);
       await seeded.close();
@@ -188,11 +208,11 @@ describe('persistence in DATA_DIR', () => {
 
   it('when the app restarts on the same DATA_DIR, then the catalogs written before are still there', async () => {
     const config = testConfig({ DATA_DIR: dataDir });
-    const first = await buildApp(config, { logStream: new PassThrough() });
+    const first = sendAdminKeyByDefault(await buildApp(config, { logStream: new PassThrough() }));
     expect((await postJson(first, '/CompanyProducts', claro)).statusCode).toBe(201);
     await first.close();
 
-    const second = await buildApp(config, { logStream: new PassThrough() });
+    const second = sendAdminKeyByDefault(await buildApp(config, { logStream: new PassThrough() }));
     try {
       const response = await second.inject({ method: 'GET', url: '/CompanyProducts' });
       expect(response.statusCode).toBe(200);

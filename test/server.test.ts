@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claro, createTestApp, rechargeBody, type TestApp } from './helpers/app.js';
+import { asAdmin, claro, createTestApp, rechargeBody, type TestApp } from './helpers/app.js';
 import { startServerProcess } from './helpers/process.js';
 
 describe('over a real socket', () => {
@@ -15,18 +15,18 @@ describe('over a real socket', () => {
   it('serves the catalog and a recharge through fetch', async () => {
     const created = await fetch(`${base}/CompanyProducts`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...asAdmin },
       body: JSON.stringify(claro),
     });
     expect(created.status).toBe(201);
     const recharge = await fetch(`${base}/PhoneRecharges`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...asAdmin },
       body: JSON.stringify(rechargeBody),
     });
     expect(recharge.status).toBe(201);
     const stored = (await recharge.json()) as { id: string };
-    const read = await fetch(`${base}/PhoneRecharges?id=${stored.id}`);
+    const read = await fetch(`${base}/PhoneRecharges?id=${stored.id}`, { headers: asAdmin });
     expect(read.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(await read.json()).toEqual(stored);
   });
@@ -47,7 +47,7 @@ describe('the server process', () => {
     });
     const ended = new Promise((resolve) => socket.on('close', resolve));
     socket.write(
-      `POST /PhoneRecharges HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+      `POST /PhoneRecharges HTTP/1.1\r\nhost: localhost\r\nauthorization: ${asAdmin.authorization}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
     );
     socket.write(body.slice(0, 10));
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -65,6 +65,7 @@ describe('the server process', () => {
     try {
       const listed = await fetch(
         `http://127.0.0.1:${restarted.port}/PhoneRecharges?phone_number=5511999999999`,
+        { headers: asAdmin },
       );
       expect(await listed.json()).toEqual([JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4))]);
     } finally {

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { createDatabase, type Database, isConnectionFailure } from '../src/db/database.js';
-import { postJson, rechargeBody, testConfig } from './helpers/app.js';
+import { postJson, rechargeBody, sendAdminKeyByDefault, testConfig } from './helpers/app.js';
 
 describe('when PostgreSQL cannot be reached', () => {
   let database: Database;
@@ -13,7 +13,7 @@ describe('when PostgreSQL cannot be reached', () => {
     database = await createDatabase({ url: 'postgres://postgres@127.0.0.1:1/none' });
     const stream = new PassThrough();
     stream.on('data', (chunk: Buffer) => logs.push(chunk.toString('utf8')));
-    app = await buildApp(testConfig(), { database, logStream: stream });
+    app = sendAdminKeyByDefault(await buildApp(testConfig(), { database, logStream: stream }));
   });
   afterAll(async () => {
     await app.close();

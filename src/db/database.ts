@@ -24,12 +24,38 @@ export interface RechargesTable {
   product_id: string;
   phone_number: string;
   value_cents: number;
+  /** The client (tenant) of the API key that made it. */
+  client: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  client: string;
+  scopes: string[];
+  key_hash: Uint8Array;
+  created_at: ColumnType<Date, never, never>;
+  created_by: string | null;
+  revoked_at: ColumnType<Date | null, never, Date>;
+}
+
+export interface AuditEventsTable {
+  id: ColumnType<string, never, never>;
+  occurred_at: ColumnType<Date, never, never>;
+  actor_key_id: string;
+  actor_client: string;
+  action: string;
+  target: string;
+  before: ColumnType<unknown, string | null, never>;
+  after: ColumnType<unknown, string | null, never>;
 }
 
 export interface DB {
   companies: CompaniesTable;
   products: ProductsTable;
   recharges: RechargesTable;
+  api_keys: ApiKeysTable;
+  audit_events: AuditEventsTable;
 }
 
 export type Database = {

@@ -1,10 +1,12 @@
 import { type Kysely, type Migration, type MigrationResult, Migrator, sql } from 'kysely';
 import type { DB } from './database.js';
 import * as initial from './migrations/0001-initial.js';
+import * as access from './migrations/0002-access.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-access': access,
 };
 
 /** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { SECURITY_SCHEME } from './auth.js';
 
 /** OpenAPI 3.1 built from the route schemas that validate, served at /openapi.json, browsable at /docs. */
 export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version: string }) => {
@@ -15,7 +16,20 @@ export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version
           'Prepaid mobile top-ups in Brazil: carriers’ product catalogs and recharges. ' +
           'Errors are RFC 9457 problem details with a stable `code`.',
       },
+      components: {
+        securitySchemes: {
+          [SECURITY_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'rk_<id>_<secret>',
+            description:
+              'An API key in `Authorization: Bearer <key>`, never in the URL. Each operation lists the ' +
+              'scope it needs; `admin` has every scope.',
+          },
+        },
+      },
       tags: [
+        { name: 'access', description: 'API keys and the audit trail (admin)' },
         { name: 'catalog', description: 'Carriers’ products (`/CompanyProducts`)' },
         { name: 'recharges', description: 'Top-ups (`/PhoneRecharges`)' },
         { name: 'operations', description: 'Health and documentation' },
@@ -26,6 +40,7 @@ export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version
       buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`),
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // staticCSP: the page sets a policy that allows its own assets, on top of helmet's defaults elsewhere.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 });

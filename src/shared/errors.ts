@@ -46,6 +46,28 @@ export const invalidRequest = (detail: string, errors?: FieldError[]) =>
 
 export const notFound = (detail: string) => new AppError('not_found', detail);
 
+// One answer for a missing, malformed, unknown or revoked key: nothing tells a prober which it was.
+export const unauthenticated = () =>
+  new AppError(
+    'unauthenticated',
+    'a valid API key is required: send Authorization: Bearer <key>',
+    undefined,
+    {
+      'www-authenticate': 'Bearer realm="recharge-api"',
+    },
+  );
+
+export const keyInQueryString = () =>
+  new AppError(
+    'unauthenticated',
+    'API keys are refused in the URL, where logs and proxies keep them: send Authorization: Bearer <key>',
+    undefined,
+    { 'www-authenticate': 'Bearer realm="recharge-api"' },
+  );
+
+export const forbidden = (scope: string) =>
+  new AppError('forbidden', `this API key lacks the ${scope} scope`);
+
 export const methodNotAllowed = (method: string, allow: string) =>
   new AppError('method_not_allowed', `${method} is not allowed here; allowed: ${allow}`, undefined, {
     allow,

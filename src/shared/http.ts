@@ -10,6 +10,7 @@ export function refuseOtherMethods(app: FastifyInstance, url: string, allowed: H
     method: others,
     url,
     schema: { hide: true },
+    config: { public: true },
     handler: async (request) => {
       throw methodNotAllowed(request.method, allow);
     },

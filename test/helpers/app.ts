@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import type { InjectOptions, Response } from 'light-my-request';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createTestDatabase, type DatabaseTarget, type TestDatabase } from './databases.js';
@@ -12,8 +13,37 @@ export type TestApp = {
   close(): Promise<void>;
 };
 
+/** The bootstrap admin key of every test app; `asAdmin` is its header. */
+export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdefghijklmnopqrstuv';
+export const asAdmin = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
+
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', SEED_DEMO_DATA: 'false', ...env });
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    SEED_DEMO_DATA: 'false',
+    ADMIN_API_KEY: TEST_ADMIN_KEY,
+    ...env,
+  });
+}
+
+/**
+ * Tests about the contract send the admin key unless they name an Authorization header themselves;
+ * `authorization: undefined` sends none. The auth hook itself is never bypassed.
+ */
+export function sendAdminKeyByDefault(app: FastifyInstance): FastifyInstance {
+  const inject = app.inject.bind(app) as (options: InjectOptions) => Promise<Response>;
+  const injectWithKey = (options: InjectOptions | string) => {
+    const given = typeof options === 'string' ? { url: options } : options;
+    const headers: Record<string, string> = { ...asAdmin };
+    for (const [name, value] of Object.entries(given.headers ?? {})) {
+      if (name.toLowerCase() === 'authorization') delete headers.authorization;
+      if (value !== undefined) headers[name.toLowerCase()] = String(value);
+    }
+    return inject({ ...given, headers });
+  };
+  app.inject = injectWithKey as typeof app.inject;
+  return app;
 }
 
 /** The production buildApp on a fresh database, with its logs captured. */
@@ -25,7 +55,7 @@ export async function createTestApp(
   const stream = new PassThrough();
   const lines: string[] = [];
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const app = await buildApp(testConfig(env), { database, logStream: stream });
+  const app = sendAdminKeyByDefault(await buildApp(testConfig(env), { database, logStream: stream }));
   await app.ready();
   return {
     app,

@@ -17,7 +17,6 @@ export interface CatalogRepository {
   insertCatalog(catalog: CatalogRecord): Promise<boolean>;
   replaceProducts(catalog: CatalogRecord): Promise<void>;
   deleteCatalog(companyId: string): Promise<void>;
-  transaction<T>(work: (repository: CatalogRepository) => Promise<T>): Promise<T>;
 }
 
 export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
@@ -85,11 +84,6 @@ export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
 
     async deleteCatalog(companyId: string): Promise<void> {
       await db.deleteFrom('companies').where('company_id', '=', companyId).execute();
-    },
-
-    /** Runs `work` in one transaction, with a repository bound to it. */
-    transaction<T>(work: (repository: CatalogRepository) => Promise<T>): Promise<T> {
-      return db.transaction().execute((trx) => work(createCatalogRepository(trx)));
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { principalOf } from '../../shared/access.js';
 import { invalidRequest } from '../../shared/errors.js';
 import { refuseOtherMethods, replyNotModified } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
@@ -30,6 +31,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
   app.get(
     PATH,
     {
+      config: { scope: 'catalog:read' },
       schema: {
         tags: ['catalog'],
         summary: 'List every catalog, or one company’s with ?company_id',
@@ -52,6 +54,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
   app.post(
     PATH,
     {
+      config: { scope: 'catalog:write' },
       schema: {
         tags: ['catalog'],
         summary: 'Create a company’s catalog',
@@ -60,7 +63,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
       },
     },
     async (request, reply) => {
-      const { value, etag } = await service.createCatalog(fromApi(request.body));
+      const { value, etag } = await service.createCatalog(fromApi(request.body), principalOf(request));
       reply.code(201).header('location', `${PATH}?company_id=${value.company_id}`).header('etag', etag);
       return toApi(value);
     },
@@ -69,6 +72,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
   app.put(
     PATH,
     {
+      config: { scope: 'catalog:write' },
       schema: {
         tags: ['catalog'],
         summary: 'Replace a company’s product list',
@@ -87,6 +91,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
       }
       const { value, etag } = await service.replaceCatalog(
         fromApi(request.body),
+        principalOf(request),
         request.headers['if-match'],
       );
       reply.header('etag', etag);
@@ -97,6 +102,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
   app.delete(
     PATH,
     {
+      config: { scope: 'catalog:write' },
       schema: {
         tags: ['catalog'],
         summary: 'Delete a company’s catalog (recharges already made keep their values)',
@@ -106,7 +112,13 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
       },
     },
     async (request) =>
-      toApi(await service.deleteCatalog(request.query.company_id, request.headers['if-match'])),
+      toApi(
+        await service.deleteCatalog(
+          request.query.company_id,
+          principalOf(request),
+          request.headers['if-match'],
+        ),
+      ),
   );
 
   refuseOtherMethods(app, PATH, ['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);

@@ -35,4 +35,4 @@ export const EtagHeaderSchema = Type.Object({
   etag: Type.String({ description: 'Entity tag of the representation' }),
 });
 
-export const catalogErrors = problemResponses(400, 404, 405, 409, 412, 413, 415, 500, 503);
+export const catalogErrors = problemResponses(400, 401, 403, 404, 405, 409, 412, 413, 415, 429, 500, 503);

@@ -1,3 +1,5 @@
+import type { UnitOfWork } from '../../db/unit-of-work.js';
+import type { Principal } from '../../shared/access.js';
 import {
   companyExists,
   companyNotFound,
@@ -6,12 +8,24 @@ import {
   preconditionFailed,
 } from '../../shared/errors.js';
 import { computeEtag, matchesIfMatch } from '../../shared/etag.js';
+import type { AuditRepository } from '../audit/index.js';
 import type { CatalogRecord, CatalogRepository } from './catalog.repository.js';
 
 export type Versioned<T> = { value: T; etag: string };
 
-/** Catalog reads and writes; an `ifMatch` precondition is checked inside the write's transaction. */
-export function createCatalogService({ catalogs }: { catalogs: CatalogRepository }) {
+export type CatalogTransaction = UnitOfWork<{ catalogs: CatalogRepository; audit: AuditRepository }>;
+
+/**
+ * Catalog reads and writes. Each write runs in one transaction with its audit event, and an `ifMatch`
+ * precondition is checked inside it, after the company row is locked.
+ */
+export function createCatalogService({
+  catalogs,
+  transaction,
+}: {
+  catalogs: CatalogRepository;
+  transaction: CatalogTransaction;
+}) {
   return {
     async listCatalogs(): Promise<Versioned<CatalogRecord[]>> {
       const value = await catalogs.listCatalogs();
@@ -24,26 +38,34 @@ export function createCatalogService({ catalogs }: { catalogs: CatalogRepository
       return { value, etag: computeEtag(value) };
     },
 
-    async createCatalog(input: CatalogRecord): Promise<Versioned<CatalogRecord>> {
+    async createCatalog(input: CatalogRecord, actor: Principal): Promise<Versioned<CatalogRecord>> {
       const catalog = canonical(input);
-      const created = await catalogs.transaction((repository) => repository.insertCatalog(catalog));
-      if (!created) throw companyExists(catalog.company_id);
-      return { value: catalog, etag: computeEtag(catalog) };
-    },
-
-    async replaceCatalog(input: CatalogRecord, ifMatch?: string): Promise<Versioned<CatalogRecord>> {
-      const catalog = canonical(input);
-      await catalogs.transaction(async (repository) => {
-        await lockCurrent(repository, catalog.company_id, ifMatch);
-        await repository.replaceProducts(catalog);
+      await transaction(async ({ catalogs, audit }) => {
+        if (!(await catalogs.insertCatalog(catalog))) throw companyExists(catalog.company_id);
+        await audit.append(actor, 'catalog.create', catalog.company_id, null, catalog);
       });
       return { value: catalog, etag: computeEtag(catalog) };
     },
 
-    async deleteCatalog(companyId: string, ifMatch?: string): Promise<CatalogRecord> {
-      return catalogs.transaction(async (repository) => {
-        const current = await lockCurrent(repository, companyId, ifMatch);
-        await repository.deleteCatalog(companyId);
+    async replaceCatalog(
+      input: CatalogRecord,
+      actor: Principal,
+      ifMatch?: string,
+    ): Promise<Versioned<CatalogRecord>> {
+      const catalog = canonical(input);
+      await transaction(async ({ catalogs, audit }) => {
+        const current = await lockCurrent(catalogs, catalog.company_id, ifMatch);
+        await catalogs.replaceProducts(catalog);
+        await audit.append(actor, 'catalog.replace', catalog.company_id, current, catalog);
+      });
+      return { value: catalog, etag: computeEtag(catalog) };
+    },
+
+    async deleteCatalog(companyId: string, actor: Principal, ifMatch?: string): Promise<CatalogRecord> {
+      return transaction(async ({ catalogs, audit }) => {
+        const current = await lockCurrent(catalogs, companyId, ifMatch);
+        await catalogs.deleteCatalog(companyId);
+        await audit.append(actor, 'catalog.delete', companyId, current, null);
         return current;
       });
     },

@@ -10,7 +10,7 @@ export type RechargeRecord = {
   value_cents: number;
 };
 
-export type NewRecharge = Omit<RechargeRecord, 'created_at'>;
+export type NewRecharge = Omit<RechargeRecord, 'created_at'> & { client: string };
 
 /** What one priced insert found: the recharge it stored, or why it stored nothing. */
 export type PricedInsert =
@@ -41,9 +41,9 @@ export function createRechargeRepository(db: Kysely<DB>) {
           where company_id = ${recharge.company_id} and product_id = ${recharge.product_id}
           for share
         ), inserted as (
-          insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents)
+          insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
           select ${recharge.id}, statement_timestamp(), ${recharge.company_id}, ${recharge.product_id},
-                 ${recharge.phone_number}, value_cents
+                 ${recharge.phone_number}, value_cents, ${recharge.client}
           from product where value_cents = ${recharge.value_cents}
           returning created_at
         )
@@ -61,14 +61,17 @@ export function createRechargeRepository(db: Kysely<DB>) {
       return { outcome: row?.company_exists ? 'unknown_product' : 'unknown_company' };
     },
 
-    async findById(id: string): Promise<RechargeRecord | null> {
-      const row = await db.selectFrom('recharges').select(COLUMNS).where('id', '=', id).executeTakeFirst();
-      return row ?? null;
+    /** `client` null: any client's (admin). */
+    async findById(id: string, client: string | null): Promise<RechargeRecord | null> {
+      let query = db.selectFrom('recharges').select(COLUMNS).where('id', '=', id);
+      if (client !== null) query = query.where('client', '=', client);
+      return (await query.executeTakeFirst()) ?? null;
     },
 
     /** Oldest first, keyset-paginated on (created_at, id), which the phone number index serves. */
     async listByPhoneNumber(
       phoneNumber: string,
+      client: string | null,
       limit: number,
       after?: PageCursor,
     ): Promise<RechargeRecord[]> {
@@ -79,6 +82,7 @@ export function createRechargeRepository(db: Kysely<DB>) {
         .orderBy('created_at')
         .orderBy('id')
         .limit(limit);
+      if (client !== null) query = query.where('client', '=', client);
       if (after) {
         query = query.where((eb) =>
           eb(eb.refTuple('created_at', 'id'), '>', eb.tuple(after.created_at, after.id)),

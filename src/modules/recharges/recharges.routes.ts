@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { principalOf, visibleClient } from '../../shared/access.js';
 import { invalidRequest } from '../../shared/errors.js';
 import { refuseOtherMethods } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
@@ -25,6 +26,7 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
   app.post(
     PATH,
     {
+      config: { scope: 'recharges:write' },
       schema: {
         tags: ['recharges'],
         summary: 'Make a recharge',
@@ -34,7 +36,10 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
     },
     async (request, reply) => {
       const { value, ...rest } = request.body;
-      const recharge = await service.createRecharge({ ...rest, value_cents: moneyToCents(value, '/value') });
+      const recharge = await service.createRecharge(
+        { ...rest, value_cents: moneyToCents(value, '/value') },
+        principalOf(request).client,
+      );
       reply.code(201).header('location', `${PATH}?id=${recharge.id}`);
       return toApi(recharge);
     },
@@ -43,6 +48,7 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
   app.get(
     PATH,
     {
+      config: { scope: 'recharges:read' },
       schema: {
         tags: ['recharges'],
         summary: 'One recharge by ?id, or a phone number’s recharges by ?phone_number (oldest first)',
@@ -55,13 +61,19 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
     },
     async (request, reply) => {
       const { id, phone_number: phoneNumber, limit = DEFAULT_PAGE_SIZE, cursor } = request.query;
-      if (id !== undefined && phoneNumber === undefined) return toApi(await service.getRecharge(id));
+      if (id !== undefined && phoneNumber === undefined)
+        return toApi(await service.getRecharge(id, visibleClient(principalOf(request))));
       if (phoneNumber === undefined || id !== undefined) {
         throw invalidRequest('give exactly one of id and phone_number', [
           { path: '/', message: 'exactly one of id and phone_number is required' },
         ]);
       }
-      const page = await service.listByPhoneNumber(phoneNumber, limit, cursor);
+      const page = await service.listByPhoneNumber(
+        phoneNumber,
+        visibleClient(principalOf(request)),
+        limit,
+        cursor,
+      );
       if (page.nextCursor) {
         const next = `${PATH}?phone_number=${page.phoneNumber}&limit=${limit}&cursor=${page.nextCursor}`;
         reply.header('link', `<${next}>; rel="next"`);

@@ -53,4 +53,4 @@ export const RechargeQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const rechargeErrors = problemResponses(400, 404, 405, 413, 415, 422, 500, 503);
+export const rechargeErrors = problemResponses(400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503);

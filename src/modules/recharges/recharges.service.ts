@@ -9,7 +9,7 @@ import {
 import { normalizePhoneNumber } from '../../shared/phone.js';
 import type { NewRecharge, PageCursor, RechargeRecord, RechargeRepository } from './recharges.repository.js';
 
-export type RechargeRequest = Omit<NewRecharge, 'id'>;
+export type RechargeRequest = Omit<NewRecharge, 'id' | 'client'>;
 export type RechargePage = { phoneNumber: string; items: RechargeRecord[]; nextCursor: string | null };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -24,9 +24,14 @@ export function createRechargeService({
 }) {
   return {
     /** Prices and stores a recharge atomically; refusals store nothing. */
-    async createRecharge(input: RechargeRequest): Promise<RechargeRecord> {
+    async createRecharge(input: RechargeRequest, client: string): Promise<RechargeRecord> {
       const phoneNumber = requirePhoneNumber(input.phone_number, '/phone_number');
-      const result = await recharges.insertPriced({ ...input, id: newId(), phone_number: phoneNumber });
+      const result = await recharges.insertPriced({
+        ...input,
+        id: newId(),
+        phone_number: phoneNumber,
+        client,
+      });
       switch (result.outcome) {
         case 'created':
           return result.recharge;
@@ -39,17 +44,23 @@ export function createRechargeService({
       }
     },
 
-    async getRecharge(id: string): Promise<RechargeRecord> {
+    /** `client` null sees every client's recharges (admin); another client's is as absent as a missing one. */
+    async getRecharge(id: string, client: string | null): Promise<RechargeRecord> {
       // A malformed id is as absent as an unknown one, and costs no query.
-      const recharge = UUID.test(id) ? await recharges.findById(id.toLowerCase()) : null;
+      const recharge = UUID.test(id) ? await recharges.findById(id.toLowerCase(), client) : null;
       if (!recharge) throw notFound('no such recharge');
       return recharge;
     },
 
-    async listByPhoneNumber(phoneNumberInput: string, limit: number, cursor?: string): Promise<RechargePage> {
+    async listByPhoneNumber(
+      phoneNumberInput: string,
+      client: string | null,
+      limit: number,
+      cursor?: string,
+    ): Promise<RechargePage> {
       const phoneNumber = requirePhoneNumber(phoneNumberInput, '/phone_number');
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      const rows = await recharges.listByPhoneNumber(phoneNumber, limit + 1, after);
+      const rows = await recharges.listByPhoneNumber(phoneNumber, client, limit + 1, after);
       const items = rows.slice(0, limit);
       const last = items.at(-1);
       return { phoneNumber, items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };

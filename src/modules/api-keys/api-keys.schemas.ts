@@ -1,0 +1,45 @@
+import { Type } from '@sinclair/typebox';
+import { SCOPES } from '../../shared/access.js';
+import { IdentifierSchema, problemResponses } from '../../shared/schemas.js';
+
+export const ScopeSchema = Type.Union(
+  SCOPES.map((scope) => Type.Literal(scope)),
+  { description: 'catalog:read, catalog:write, recharges:read, recharges:write or admin' },
+);
+
+export const NewApiKeySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9 _.:-]+$' }),
+    client: Type.Optional({
+      ...IdentifierSchema,
+      description: 'The tenant the key acts for; defaults to name',
+    }),
+    scopes: Type.Array(ScopeSchema, { minItems: 1, maxItems: SCOPES.length, uniqueItems: true }),
+  },
+  { $id: 'NewApiKey', additionalProperties: false },
+);
+
+const apiKeyProperties = {
+  id: Type.String({ description: 'Public id, also the second part of the key' }),
+  name: Type.String(),
+  client: Type.String(),
+  scopes: Type.Array(ScopeSchema),
+  created_at: Type.String({ format: 'date-time' }),
+};
+
+export const ApiKeySchema = Type.Object(apiKeyProperties, { $id: 'ApiKey', additionalProperties: false });
+
+export const CreatedApiKeySchema = Type.Object(
+  {
+    ...apiKeyProperties,
+    key: Type.String({ description: 'The key itself: shown only in this response, store it now' }),
+  },
+  { $id: 'CreatedApiKey', additionalProperties: false },
+);
+
+export const KeyIdQuerySchema = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64 }) },
+  { additionalProperties: false },
+);
+
+export const apiKeyErrors = problemResponses(400, 401, 403, 404, 405, 413, 415, 429, 500, 503);

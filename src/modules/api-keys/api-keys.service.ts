@@ -1,0 +1,100 @@
+import type { UnitOfWork } from '../../db/unit-of-work.js';
+import type { Principal, Scope } from '../../shared/access.js';
+import { notFound } from '../../shared/errors.js';
+import type { AuditRepository } from '../audit/index.js';
+import { digestsEqual, generateApiKey, hashApiKey, keyIdOf } from './api-keys.crypto.js';
+import type { ApiKeyRecord, ApiKeyRepository } from './api-keys.repository.js';
+import type { RevocationBus } from './revocations.js';
+
+export const BOOTSTRAP_KEY_ID = 'bootstrap';
+const CACHE_TTL_MS = 60_000;
+const CACHE_MAX_ENTRIES = 10_000;
+
+type CachedKey = { principal: Principal; hash: Uint8Array; expiresAt: number };
+
+export type NewApiKey = { name: string; client?: string | undefined; scopes: Scope[] };
+
+export function createApiKeyService({
+  keys,
+  transaction,
+  revocations,
+  adminApiKey,
+  now = Date.now,
+}: {
+  keys: ApiKeyRepository;
+  transaction: UnitOfWork<{ keys: ApiKeyRepository; audit: AuditRepository }>;
+  revocations: RevocationBus;
+  adminApiKey?: string | undefined;
+  now?: () => number;
+}) {
+  const adminHash = adminApiKey === undefined ? undefined : hashApiKey(adminApiKey);
+  const adminPrincipal: Principal = { keyId: BOOTSTRAP_KEY_ID, client: 'admin', scopes: ['admin'] };
+  // Known keys are served from memory: authenticating them costs no database round trip.
+  const cache = new Map<string, CachedKey>();
+  revocations.subscribe((keyId) => cache.delete(keyId));
+
+  async function lookUp(keyId: string): Promise<CachedKey | null> {
+    const cached = cache.get(keyId);
+    if (cached && cached.expiresAt > now()) return cached;
+    const stored = await keys.findActive(keyId);
+    if (!stored) {
+      cache.delete(keyId);
+      return null;
+    }
+    if (cache.size >= CACHE_MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
+    const entry = {
+      principal: { keyId: stored.id, client: stored.client, scopes: stored.scopes },
+      hash: stored.key_hash,
+      expiresAt: now() + CACHE_TTL_MS,
+    };
+    cache.set(keyId, entry);
+    return entry;
+  }
+
+  return {
+    /** The principal a bearer token stands for, or null for every kind of bad token. */
+    async authenticate(token: string): Promise<Principal | null> {
+      const hash = hashApiKey(token);
+      if (adminHash && digestsEqual(hash, adminHash)) return adminPrincipal;
+      const keyId = keyIdOf(token);
+      if (keyId === null) return null;
+      const entry = await lookUp(keyId);
+      return entry && digestsEqual(hash, entry.hash) ? entry.principal : null;
+    },
+
+    /** Creates a key; the plain key is in the result once and nowhere else. */
+    async createKey(input: NewApiKey, actor: Principal): Promise<{ record: ApiKeyRecord; key: string }> {
+      const generated = generateApiKey();
+      const record = await transaction(async ({ keys, audit }) => {
+        const inserted = await keys.insert({
+          id: generated.id,
+          name: input.name,
+          client: input.client ?? input.name,
+          scopes: [...new Set(input.scopes)],
+          key_hash: generated.hash,
+          created_by: actor.keyId,
+        });
+        await audit.append(actor, 'api_key.create', inserted.id, null, inserted);
+        return inserted;
+      });
+      return { record, key: generated.key };
+    },
+
+    listKeys(): Promise<ApiKeyRecord[]> {
+      return keys.listActive();
+    },
+
+    /** Revokes a key and returns once every instance refuses it. */
+    async revokeKey(id: string, actor: Principal): Promise<void> {
+      await transaction(async ({ keys, audit }) => {
+        const revoked = await keys.revoke(id);
+        if (!revoked) throw notFound(`no active API key ${id}`);
+        await audit.append(actor, 'api_key.revoke', id, revoked, null);
+      });
+      cache.delete(id);
+      await revocations.publish(id);
+    },
+  };
+}
+
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;

@@ -1,0 +1,64 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { refuseOtherMethods } from '../../shared/http.js';
+import { problemResponses } from '../../shared/schemas.js';
+import type { AuditEvent, AuditRepository } from './audit.repository.js';
+
+const PATH = '/AuditEvents';
+const DEFAULT_PAGE_SIZE = 100;
+
+const AuditEventSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Increasing sequence number' }),
+    occurred_at: Type.String({ format: 'date-time' }),
+    actor_key_id: Type.String({ description: 'The API key that made the change' }),
+    actor_client: Type.String(),
+    action: Type.String({ examples: ['catalog.replace', 'api_key.revoke'] }),
+    target: Type.String({ description: 'company_id or API key id' }),
+    before: Type.Unknown({ description: 'The state before (catalog values in integer cents), or null' }),
+    after: Type.Unknown({ description: 'The state after, or null' }),
+  },
+  { $id: 'AuditEvent', additionalProperties: false },
+);
+
+const QuerySchema = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: DEFAULT_PAGE_SIZE })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$', description: 'From the Link rel="next"' })),
+  },
+  { additionalProperties: false },
+);
+
+/** The append-only audit trail of catalog writes and key changes, newest first; admin only. */
+export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditRepository }> = async (app, { audit }) => {
+  app.addSchema(AuditEventSchema);
+  app.get(
+    PATH,
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['access'],
+        summary: 'The audit trail, newest first (admin)',
+        querystring: QuerySchema,
+        response: {
+          200: Type.Array(Type.Ref(AuditEventSchema)),
+          ...problemResponses(400, 401, 403, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { limit = DEFAULT_PAGE_SIZE, cursor } = request.query;
+      const rows = await audit.list(limit + 1, cursor);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      if (rows.length > limit && last)
+        reply.header('link', `<${PATH}?limit=${limit}&cursor=${last.id}>; rel="next"`);
+      return page.map(toApi);
+    },
+  );
+  refuseOtherMethods(app, PATH, ['GET', 'HEAD']);
+};
+
+function toApi(event: AuditEvent) {
+  return { ...event, occurred_at: event.occurred_at.toISOString() };
+}

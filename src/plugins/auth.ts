@@ -1,0 +1,52 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasScope, type Principal } from '../shared/access.js';
+import { forbidden, keyInQueryString, unauthenticated } from '../shared/errors.js';
+
+// Served without a key (SPEC §3); everything else must declare the scope it needs.
+const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json', '/docs'];
+const KEY_PARAMETERS = /[?&](api[_-]?key|access[_-]?token|key|token|authorization)=/i;
+const BEARER = /^Bearer +([\x21-\x7e]{1,512}) *$/i;
+export const SECURITY_SCHEME = 'apiKey';
+
+export type AuthOptions = {
+  authenticate(token: string): Promise<Principal | null>;
+  /** Called before the 401 of a bad key, e.g. to count failures against the client's address. */
+  onFailure?(request: FastifyRequest): Promise<void>;
+};
+
+/**
+ * Scopes are declared per route (`config.scope`) and enforced in this one hook, after routing (404, 405)
+ * and before the body is parsed or validated (400, 413, 415), the order SPEC §3 gives.
+ */
+export const authPlugin = fp(async (app: FastifyInstance, { authenticate, onFailure }: AuthOptions) => {
+  app.addHook('onRoute', (route) => {
+    const scope = route.config?.scope;
+    // The OpenAPI document shows each operation's scope beside the bearer scheme.
+    if (scope) route.schema = { ...route.schema, security: [{ [SECURITY_SCHEME]: [scope] }] };
+    if (scope || route.config?.public) return;
+    if (PUBLIC_PATHS.some((path) => route.url === path || route.url.startsWith(`${path}/`))) {
+      route.config = { ...route.config, public: true };
+      return;
+    }
+    // Fail closed: a route that forgot to declare its scope does not start.
+    throw new Error(
+      `route ${String(route.method)} ${route.url} declares neither config.scope nor config.public`,
+    );
+  });
+
+  app.addHook('onRequest', async (request) => {
+    // No scope: a public route, or no route at all (404 comes before 401).
+    const scope = request.routeOptions.config.scope;
+    if (!scope) return;
+    if (KEY_PARAMETERS.test(request.url)) throw keyInQueryString();
+    const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const principal = token === undefined ? null : await authenticate(token);
+    if (!principal) {
+      await onFailure?.(request);
+      throw unauthenticated();
+    }
+    request.principal = principal;
+    if (!hasScope(principal, scope)) throw forbidden(scope);
+  });
+});
