@@ -25,6 +25,7 @@ export function createLocalRevocationBus(): RevocationBus {
 
 const ACK_TIMEOUT_MS = 2000;
 const ACK_POLL_MS = 5;
+const SUBSCRIBE_WAIT_MS = 2000;
 
 /**
  * Redis pub/sub with acknowledgements: PUBLISH says how many instances are subscribed; each one evicts the
@@ -40,7 +41,9 @@ export async function createRedisRevocationBus({
   channel: string;
   log: FastifyBaseLogger;
 }): Promise<RevocationBus> {
-  const subscriber = redis.duplicate();
+  // Subscriptions wait for the connection (and are renewed after a reconnect) instead of failing fast.
+  const subscriber = redis.duplicate({ enableOfflineQueue: true, lazyConnect: false });
+  subscriber.on('error', () => {}); // the main client already reports the outage, once
   const listeners: ((keyId: string) => void)[] = [];
   subscriber.on('message', (_channel: string, message: string) => {
     const { keyId, ackKey } = JSON.parse(message) as { keyId: string; ackKey: string };
@@ -52,19 +55,26 @@ export async function createRedisRevocationBus({
       .exec()
       .catch((error: unknown) => log.warn({ err: error }, 'could not acknowledge a key revocation'));
   });
-  await subscriber.subscribe(channel);
+  // Redis down at start-up must not stop the service: wait a little, then go on without it.
+  await Promise.race([
+    subscriber.subscribe(channel).catch(() => {}),
+    new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_WAIT_MS).unref()),
+  ]);
 
   return {
     async publish(keyId) {
-      const ackKey = `${channel}:ack:${randomUUID()}`;
-      const receivers = await redis.publish(channel, JSON.stringify({ keyId, ackKey }));
-      const deadline = Date.now() + ACK_TIMEOUT_MS;
-      while ((await redis.llen(ackKey)) < receivers) {
-        if (Date.now() > deadline) {
-          log.warn({ keyId, receivers }, 'not every instance acknowledged a key revocation in time');
-          return;
+      for (const listener of listeners) listener(keyId);
+      try {
+        const ackKey = `${channel}:ack:${randomUUID()}`;
+        const receivers = await redis.publish(channel, JSON.stringify({ keyId, ackKey }));
+        const deadline = Date.now() + ACK_TIMEOUT_MS;
+        while ((await redis.llen(ackKey)) < receivers) {
+          if (Date.now() > deadline) throw new Error(`${receivers} instances were told, not all answered`);
+          await new Promise((resolve) => setTimeout(resolve, ACK_POLL_MS));
         }
-        await new Promise((resolve) => setTimeout(resolve, ACK_POLL_MS));
+      } catch (error) {
+        // The key is revoked in the database already; other instances drop it when their cache entry expires.
+        log.warn({ err: error, keyId }, 'could not confirm the revocation on every instance');
       }
     },
     subscribe(listener) {

@@ -1,0 +1,112 @@
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Value } from '@sinclair/typebox/value';
+import pino from 'pino';
+import { type Config, ConfigError, loadConfig } from '../config.js';
+import { createDatabase } from '../db/database.js';
+import { migrateToLatest } from '../db/migrate.js';
+import {
+  createApiKeyServiceOn,
+  createLocalRevocationBus,
+  createRedisRevocationBus,
+  type NewApiKey,
+  NewApiKeySchema,
+  type RevocationBus,
+} from '../modules/api-keys/index.js';
+import { createRedis } from '../redis.js';
+import { type Principal, SCOPES } from '../shared/access.js';
+import { AppError } from '../shared/errors.js';
+
+const USAGE = `usage:
+  npm run apikey -- create --name NAME [--client CLIENT] --scopes SCOPE[,SCOPE...]
+  npm run apikey -- list
+  npm run apikey -- revoke --id ID
+scopes: ${SCOPES.join(', ')}`;
+
+// Recorded as the author in the audit trail: changes made from a shell, not through the API.
+const OPERATOR: Principal = { keyId: 'cli', client: 'operator', scopes: ['admin'] };
+
+type Output = { out: (text: string) => void; err: (text: string) => void };
+
+/** Operators' key management on the configured database; returns the process exit code. */
+export async function runApiKeyCli(argv: string[], env: NodeJS.ProcessEnv, output: Output): Promise<number> {
+  let config: Config;
+  let parsed: ReturnType<typeof parse>;
+  try {
+    config = loadConfig(env);
+    parsed = parse(argv);
+  } catch (error) {
+    output.err(`${(error as Error).message}\n${error instanceof ConfigError ? '' : USAGE}\n`);
+    return 2;
+  }
+  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  const redis = config.redisUrl ? createRedis(config.redisUrl, log) : undefined;
+  let revocations: RevocationBus = createLocalRevocationBus();
+  try {
+    await migrateToLatest(database.db);
+    if (redis) {
+      await redis.connect();
+      revocations = await createRedisRevocationBus({
+        redis,
+        channel: `${config.redisPrefix}api-keys:revoked`,
+        log,
+      });
+    }
+    const keys = createApiKeyServiceOn(database.db, { revocations });
+    if (parsed.command === 'create') {
+      const { record, key } = await keys.createKey(parsed.input, OPERATOR);
+      output.out(`${JSON.stringify({ ...record, created_at: record.created_at.toISOString(), key })}\n`);
+      output.err('Store the key now: it is not shown again.\n');
+    } else if (parsed.command === 'list') {
+      for (const record of await keys.listKeys()) {
+        output.out(`${record.id}\t${record.client}\t${record.scopes.join(',')}\t${record.name}\n`);
+      }
+    } else {
+      await keys.revokeKey(parsed.id, OPERATOR);
+      output.out(`revoked ${parsed.id}\n`);
+    }
+    return 0;
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    output.err(`${error.detail}\n`);
+    return 1;
+  } finally {
+    await revocations.close();
+    redis?.disconnect();
+    await database.close();
+  }
+}
+
+function parse(argv: string[]) {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      client: { type: 'string' },
+      scopes: { type: 'string' },
+      id: { type: 'string' },
+    },
+  });
+  const [command] = positionals;
+  if (command === 'list') return { command } as const;
+  if (command === 'revoke' && values.id) return { command, id: values.id } as const;
+  if (command === 'create' && values.name && values.scopes) {
+    const scopes = values.scopes.split(',').map((scope) => scope.trim());
+    const input = { name: values.name, scopes, ...(values.client ? { client: values.client } : {}) };
+    // The same rules as POST /ApiKeys.
+    const error = Value.Errors(NewApiKeySchema, input).First();
+    if (error) throw new Error(`invalid ${error.path.split('/')[1]}: ${error.message}`);
+    return { command, input: input as NewApiKey } as const;
+  }
+  throw new Error('missing or incomplete command');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const write = (stream: NodeJS.WriteStream) => (text: string) => stream.write(text);
+  process.exitCode = await runApiKeyCli(process.argv.slice(2), process.env, {
+    out: write(process.stdout),
+    err: write(process.stderr),
+  });
+}

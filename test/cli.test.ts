@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { runApiKeyCli } from '../src/cli/apikey.js';
+import { testConfig } from './helpers/app.js';
+import { createTestDatabase } from './helpers/databases.js';
+
+async function run(argv: string[], env: NodeJS.ProcessEnv) {
+  let out = '';
+  let err = '';
+  const code = await runApiKeyCli(argv, env, {
+    out: (text) => {
+      out += text;
+    },
+    err: (text) => {
+      err += text;
+    },
+  });
+  return { code, out, err };
+}
+
+describe('npm run apikey', () => {
+  it('creates, lists and revokes keys on the configured database', async () => {
+    const env = { DATA_DIR: await mkdtemp(path.join(tmpdir(), 'apikey-cli-')), NODE_ENV: 'test' };
+    const created = await run(
+      [
+        'create',
+        '--name',
+        'partner a',
+        '--client',
+        'partner_a',
+        '--scopes',
+        'recharges:read,recharges:write',
+      ],
+      env,
+    );
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.out) as Record<string, unknown>;
+    expect(key).toMatchObject({
+      name: 'partner a',
+      client: 'partner_a',
+      scopes: ['recharges:read', 'recharges:write'],
+      key: expect.stringMatching(/^rk_[0-9a-f]{16}_[\w-]{43}$/),
+    });
+    expect(created.err).toContain('not shown again');
+
+    const listed = await run(['list'], env);
+    expect(listed).toEqual({
+      code: 0,
+      out: `${key.id}\tpartner_a\trecharges:read,recharges:write\tpartner a\n`,
+      err: '',
+    });
+
+    expect(await run(['revoke', '--id', String(key.id)], env)).toEqual({
+      code: 0,
+      out: `revoked ${key.id}\n`,
+      err: '',
+    });
+    expect((await run(['list'], env)).out).toBe('');
+    expect(await run(['revoke', '--id', String(key.id)], env)).toEqual({
+      code: 1,
+      out: '',
+      err: `no active API key ${key.id}\n`,
+    });
+  });
+
+  it.each([
+    [['create', '--name', 'x', '--scopes', 'everything'], /invalid scopes/],
+    [['create', '--name', 'bad name!', '--scopes', 'admin'], /invalid name/],
+    [['create', '--scopes', 'admin'], /missing or incomplete command/],
+    [['delete'], /missing or incomplete command/],
+  ])('when the arguments are %j, then it exits 2 with the reason and the usage', async (argv, reason) => {
+    const result = await run(argv, { DATA_DIR: 'unused', NODE_ENV: 'test' });
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(reason);
+    expect(result.err).toContain('usage:');
+  });
+
+  it('when the configuration is bad, then it exits 2 naming the variable', async () => {
+    const result = await run(['list'], { DATABASE_URL: 'mysql://nope' });
+    expect(result).toMatchObject({ code: 2, err: expect.stringContaining('DATABASE_URL') });
+  });
+});
+
+// The CLI and a running server share PostgreSQL and Redis: a revocation from a shell reaches the server.
+const sharedTargets =
+  process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
+
+describe.each(sharedTargets)('npm run apikey beside a server (Redis %s)', (redisUrl) => {
+  it('when a key is revoked from the CLI, then the server refuses it at once', async () => {
+    const database = await createTestDatabase('postgres');
+    const prefix = `cli-${randomBytes(4).toString('hex')}:`;
+    const app = await buildApp(testConfig({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix }), {
+      database,
+      logStream: new PassThrough(),
+    });
+    try {
+      const url = new URL(String(database.url));
+      url.searchParams.set('options', `-c search_path=${database.schema}`);
+      const env = {
+        DATABASE_URL: url.toString(),
+        REDIS_URL: redisUrl,
+        REDIS_PREFIX: prefix,
+        NODE_ENV: 'test',
+      };
+      const created = JSON.parse(
+        (await run(['create', '--name', 'ops', '--scopes', 'catalog:read'], env)).out,
+      );
+      const read = () =>
+        app.inject({
+          method: 'GET',
+          url: '/CompanyProducts',
+          headers: { authorization: `Bearer ${created.key}` },
+        });
+      expect((await read()).statusCode).toBe(200);
+      expect((await run(['revoke', '--id', created.id], env)).code).toBe(0);
+      expect((await read()).statusCode).toBe(401);
+    } finally {
+      await app.close();
+      await database.close();
+    }
+  });
+});
