@@ -34,10 +34,12 @@ import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { healthPlugin } from './plugins/health.js';
 import { jsonBodyPlugin } from './plugins/json-body.js';
+import { createRateLimits } from './plugins/rate-limit.js';
+import { createRateLimitStore } from './plugins/rate-limit-store.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
 import { createRedis } from './redis.js';
 import { seedDemoCatalogs } from './seed.js';
-import { maskPhoneNumbersInUrl } from './shared/phone.js';
+import { urlForLog } from './shared/log-url.js';
 import { FORMATS, ProblemSchema } from './shared/schemas.js';
 
 export type AppOverrides = {
@@ -153,7 +155,20 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       maxAge: 600,
     });
   }
-  await app.register(authPlugin, { authenticate: apiKeyService.authenticate });
+  // Rate limits (SPEC §3) run in this order: per-IP ceiling, failed-auth lockout, auth, per key and client.
+  const rateLimits = createRateLimits({
+    store: createRateLimitStore({ redis, keyPrefix: `${config.redisPrefix}rl:`, log: app.log }),
+    perKeyPerMinute: config.rateLimitPerMinute,
+    perAddressPerMinute: config.rateLimitPerIpPerMinute,
+    authFailuresPerMinute: config.authFailuresPerMinute,
+    rechargesPerClientPerMinute: config.rechargesPerClientPerMinute,
+  });
+  await app.register(rateLimits.beforeAuth);
+  await app.register(authPlugin, {
+    authenticate: apiKeyService.authenticate,
+    onFailure: rateLimits.countAuthFailure,
+  });
+  await app.register(rateLimits.afterAuth);
   await app.register(docsPlugin, { version: '0.1.0' });
   await app.register(healthPlugin, { isReady: database.ping });
   await app.register(catalogRoutes, { service: catalogService });
@@ -175,7 +190,7 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream): FastifyS
       // The URL is logged with its query string, phone numbers masked.
       req: (request) => ({
         method: request.method,
-        url: maskPhoneNumbersInUrl(request.url),
+        url: urlForLog(request.url),
         remoteAddress: request.ip,
       }),
     },

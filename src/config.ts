@@ -22,6 +22,9 @@ const EnvSchema = Type.Object({
   ),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 256 * 1024 }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
+  RATE_LIMIT_PER_IP_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 12_000 }),
+  AUTH_FAILURES_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+  RECHARGES_PER_CLIENT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
   SEED_DEMO_DATA: Type.Optional(Type.Boolean()),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 9000 }),
@@ -42,6 +45,9 @@ export type Config = Readonly<{
   logLevel: Env['LOG_LEVEL'];
   bodyLimitBytes: number;
   rateLimitPerMinute: number;
+  rateLimitPerIpPerMinute: number;
+  authFailuresPerMinute: number;
+  rechargesPerClientPerMinute: number;
   seedDemoData: boolean;
   dbPoolSize: number;
   shutdownTimeoutMs: number;
@@ -110,6 +116,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: parsed.LOG_LEVEL,
     bodyLimitBytes: parsed.BODY_LIMIT,
     rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
+    rateLimitPerIpPerMinute: parsed.RATE_LIMIT_PER_IP_PER_MINUTE,
+    authFailuresPerMinute: parsed.AUTH_FAILURES_PER_MINUTE,
+    rechargesPerClientPerMinute: parsed.RECHARGES_PER_CLIENT_PER_MINUTE,
     seedDemoData: parsed.SEED_DEMO_DATA ?? parsed.NODE_ENV !== 'production',
     dbPoolSize: parsed.DB_POOL_SIZE,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,

@@ -31,11 +31,18 @@ export function createApiKeyService({
   const adminPrincipal: Principal = { keyId: BOOTSTRAP_KEY_ID, client: 'admin', scopes: ['admin'] };
   // Known keys are served from memory: authenticating them costs no database round trip.
   const cache = new Map<string, CachedKey>();
-  revocations.subscribe((keyId) => cache.delete(keyId));
+  // Counts revocations seen, so a look-up that a revocation overtook does not cache the row it read before.
+  let revocationsSeen = 0;
+  const forget = (keyId: string) => {
+    revocationsSeen += 1;
+    cache.delete(keyId);
+  };
+  revocations.subscribe(forget);
 
   async function lookUp(keyId: string): Promise<CachedKey | null> {
     const cached = cache.get(keyId);
     if (cached && cached.expiresAt > now()) return cached;
+    const seenBefore = revocationsSeen;
     const stored = await keys.findActive(keyId);
     if (!stored) {
       cache.delete(keyId);
@@ -47,7 +54,7 @@ export function createApiKeyService({
       hash: stored.key_hash,
       expiresAt: now() + CACHE_TTL_MS,
     };
-    cache.set(keyId, entry);
+    if (revocationsSeen === seenBefore) cache.set(keyId, entry);
     return entry;
   }
 
@@ -91,7 +98,7 @@ export function createApiKeyService({
         if (!revoked) throw notFound(`no active API key ${id}`);
         await audit.append(actor, 'api_key.revoke', id, revoked, null);
       });
-      cache.delete(id);
+      forget(id);
       await revocations.publish(id);
     },
   };

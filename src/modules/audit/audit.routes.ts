@@ -24,7 +24,8 @@ const AuditEventSchema = Type.Object(
 const QuerySchema = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: DEFAULT_PAGE_SIZE })),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$', description: 'From the Link rel="next"' })),
+    // At most 18 digits: always within bigint, so a forged cursor is a 400 rather than a database error.
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: 'From the Link rel="next"' })),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,139 @@
+import { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError } from '../shared/errors.js';
+import type { RateLimitStore, RateWindow } from './rate-limit-store.js';
+
+export type RateLimitOptions = {
+  store: RateLimitStore;
+  /** Per API key; per address on routes that take no key. */
+  perKeyPerMinute: number;
+  /** Every request of an address, counted before its key is looked up. */
+  perAddressPerMinute: number;
+  /** Failed authentications of an address; past them its keyed requests are refused unchecked. */
+  authFailuresPerMinute: number;
+  /** `POST /PhoneRecharges` per client, whichever of its keys sends them. */
+  rechargesPerClientPerMinute: number;
+};
+
+export type RateLimits = {
+  /** Register before the auth plugin: the per-address ceiling, then the failed-authentication lockout. */
+  beforeAuth: (app: FastifyInstance) => Promise<void>;
+  /** Register after the auth plugin: the per-key (or per-address) budget and the per-client one. */
+  afterAuth: (app: FastifyInstance) => Promise<void>;
+  /** The auth plugin's `onFailure`: counts a bad key against the caller's address. */
+  countAuthFailure(request: FastifyRequest): Promise<void>;
+};
+
+const WINDOW_MS = 60_000;
+
+type Verdict = { max: number; remaining: number; resetSeconds: number; isExceeded: boolean };
+
+function verdictOf(max: number, window: RateWindow): Verdict {
+  return {
+    max,
+    remaining: Math.max(0, max - window.count),
+    resetSeconds: Math.max(1, Math.ceil(window.ttlMs / 1000)),
+    isExceeded: window.count > max,
+  };
+}
+
+function headersOf({ max, remaining, resetSeconds }: Verdict): Record<string, string> {
+  return {
+    'ratelimit-limit': String(max),
+    'ratelimit-remaining': String(remaining),
+    'ratelimit-reset': String(resetSeconds),
+  };
+}
+
+function rateLimited(verdict: Verdict, reason: string): AppError {
+  return new AppError('rate_limited', `${reason}; retry in ${verdict.resetSeconds} s`, undefined, {
+    ...headersOf(verdict),
+    'retry-after': String(verdict.resetSeconds),
+  });
+}
+
+// IPv6 callers usually own a whole /64, so that is what one address means here (the plugin's default).
+const addressOf = (request: FastifyRequest) => normalizeIP(request.ip);
+
+// Matched here rather than configured on the route, so the recharges module stays unaware of limits.
+const isRecharge = (request: FastifyRequest) =>
+  request.method === 'POST' && request.routeOptions.url === '/PhoneRecharges';
+
+/** Fixed one-minute windows in `store`, checked in the order SPEC §3 and the hooks' costs call for. */
+export function createRateLimits(options: RateLimitOptions): RateLimits {
+  const { store, perKeyPerMinute, perAddressPerMinute, authFailuresPerMinute } = options;
+  const { rechargesPerClientPerMinute } = options;
+  const counted = new WeakSet<FastifyRequest>();
+
+  async function limitCaller(request: FastifyRequest, reply: FastifyReply) {
+    counted.add(request);
+    const { principal } = request;
+    const caller = principal
+      ? verdictOf(perKeyPerMinute, await store.hit(`key:${principal.keyId}`, WINDOW_MS))
+      : verdictOf(perKeyPerMinute, await store.hit(`anonymous:${addressOf(request)}`, WINDOW_MS));
+    if (caller.isExceeded) {
+      const who = principal ? 'this API key' : 'without an API key, this address';
+      throw rateLimited(caller, `${who} may send ${perKeyPerMinute} requests a minute`);
+    }
+    let shown = caller;
+    // OWASP API6: selling credit is the flow worth automating, so all keys of a client share one budget.
+    if (principal && isRecharge(request)) {
+      const recharges = await store.hit(`client-recharges:${principal.client}`, WINDOW_MS);
+      const client = verdictOf(rechargesPerClientPerMinute, recharges);
+      if (client.isExceeded) {
+        throw rateLimited(
+          client,
+          `this API key's client may make ${rechargesPerClientPerMinute} recharges a minute`,
+        );
+      }
+      if (client.remaining < caller.remaining) shown = client;
+    }
+    reply.headers(headersOf(shown));
+  }
+
+  return {
+    beforeAuth: fp(
+      async (app) => {
+        app.addHook('onRequest', async (request) => {
+          const address = addressOf(request);
+          const ceiling = verdictOf(perAddressPerMinute, await store.hit(`address:${address}`, WINDOW_MS));
+          if (ceiling.isExceeded) {
+            throw rateLimited(ceiling, `this address may send ${perAddressPerMinute} requests a minute`);
+          }
+          // Public routes stay reachable; a locked-out address gets no key checked, not even a valid one.
+          if (!request.routeOptions.config.scope) return;
+          const failures = await store.peek(`auth-failures:${address}`, WINDOW_MS);
+          if (failures.count >= authFailuresPerMinute) {
+            throw rateLimited(
+              verdictOf(authFailuresPerMinute, failures),
+              `this address failed to authenticate ${authFailuresPerMinute} times in a minute`,
+            );
+          }
+        });
+      },
+      { name: 'rate-limit-before-auth' },
+    ),
+
+    afterAuth: fp(
+      async (app) => {
+        app.addHook('onRequest', limitCaller);
+        // The auth hook refuses a missing scope (403) before the hook above runs; the key still pays for it.
+        app.addHook('onError', async (request, reply, error) => {
+          if (!request.principal || counted.has(request) || !(error instanceof AppError)) return;
+          if (error.code !== 'forbidden') return;
+          const verdict = verdictOf(
+            perKeyPerMinute,
+            await store.hit(`key:${request.principal.keyId}`, WINDOW_MS),
+          );
+          reply.headers(headersOf(verdict));
+        });
+      },
+      { name: 'rate-limit-after-auth' },
+    ),
+
+    async countAuthFailure(request) {
+      await store.hit(`auth-failures:${addressOf(request)}`, WINDOW_MS);
+    },
+  };
+}

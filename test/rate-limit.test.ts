@@ -1,0 +1,345 @@
+import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, connect as openSocket, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Response } from 'light-my-request';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { createRateLimitStore } from '../src/plugins/rate-limit-store.js';
+import {
+  asAdmin,
+  claro,
+  createTestApp,
+  postJson,
+  rechargeBody,
+  sendAdminKeyByDefault,
+  type TestApp,
+  testConfig,
+} from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
+
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+
+/** Each test gets an app of its own: budgets are per minute, and the admin key's is part of the test. */
+async function withApp(env: Record<string, string>, run: (t: TestApp) => Promise<void>) {
+  const t = await createTestApp('pglite', env);
+  try {
+    await run(t);
+  } finally {
+    await t.close();
+  }
+}
+
+function limitHeaders(response: Response) {
+  return {
+    limit: response.headers['ratelimit-limit'],
+    remaining: response.headers['ratelimit-remaining'],
+    reset: Number(response.headers['ratelimit-reset']),
+  };
+}
+
+/** The whole 429 problem, its detail ending with the Retry-After it was sent with. */
+function expectRateLimited(response: Response, reason: string) {
+  expect(response.statusCode).toBe(429);
+  expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
+  const retryAfter = Number(response.headers['retry-after']);
+  expect(retryAfter).toBeGreaterThanOrEqual(1);
+  expect(retryAfter).toBeLessThanOrEqual(60);
+  expect(response.headers['ratelimit-remaining']).toBe('0');
+  expect(response.json()).toEqual({
+    type: 'about:blank',
+    title: 'Too Many Requests',
+    status: 429,
+    code: 'rate_limited',
+    detail: `${reason}; retry in ${retryAfter} s`,
+    request_id: response.headers['x-request-id'],
+  });
+}
+
+async function createKey(app: FastifyInstance, name: string, client: string, scopes: string[]) {
+  const response = await postJson(app, '/ApiKeys', { name, client, scopes });
+  expect(response.statusCode).toBe(201);
+  return { authorization: `Bearer ${response.json().key as string}` };
+}
+
+describe('rate limits, in process', () => {
+  it('when a key sends more than RATE_LIMIT_PER_MINUTE requests, then 429 with Retry-After; each 200 counts down', () =>
+    withApp({ RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
+      const seen = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await app.inject({ method: 'GET', url: '/CompanyProducts' });
+        expect(response.statusCode).toBe(200);
+        seen.push(limitHeaders(response));
+      }
+      expect(seen.map(({ limit, remaining }) => [limit, remaining])).toEqual([
+        ['3', '2'],
+        ['3', '1'],
+        ['3', '0'],
+      ]);
+      for (const { reset } of seen) expect(reset).toBeGreaterThanOrEqual(1);
+      for (const { reset } of seen) expect(reset).toBeLessThanOrEqual(60);
+
+      const refused = await app.inject({ method: 'GET', url: '/CompanyProducts' });
+      expectRateLimited(refused, 'this API key may send 3 requests a minute');
+      expect(refused.headers['ratelimit-limit']).toBe('3');
+    }));
+
+  it('when one key is spent, then another key, even from the same address, has a budget of its own', () =>
+    withApp({ RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
+      const reader = await createKey(app, 'reader', 'acme', ['catalog:read']);
+      await app.inject({ method: 'GET', url: '/CompanyProducts' });
+      await app.inject({ method: 'GET', url: '/CompanyProducts' });
+      expect((await app.inject({ method: 'GET', url: '/CompanyProducts' })).statusCode).toBe(429);
+
+      const response = await app.inject({ method: 'GET', url: '/CompanyProducts', headers: reader });
+      expect(response.statusCode).toBe(200);
+      expect(limitHeaders(response)).toMatchObject({ limit: '3', remaining: '2' });
+    }));
+
+  it('when a key lacks the scope, then its 403s count against it too', () =>
+    withApp({ RATE_LIMIT_PER_MINUTE: '2' }, async ({ app }) => {
+      const reader = await createKey(app, 'reader', 'acme', ['catalog:read']);
+      const forbidden = await app.inject({ method: 'GET', url: '/ApiKeys', headers: reader });
+      expect(forbidden.statusCode).toBe(403);
+      expect(limitHeaders(forbidden)).toMatchObject({ limit: '2', remaining: '1' });
+      await app.inject({ method: 'GET', url: '/ApiKeys', headers: reader });
+      const refused = await app.inject({ method: 'GET', url: '/CompanyProducts', headers: reader });
+      expectRateLimited(refused, 'this API key may send 2 requests a minute');
+    }));
+
+  it('when public routes and unknown paths are called, then they count per address', () =>
+    withApp({ RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
+      const from = (remoteAddress: string, url: string) =>
+        app.inject({ method: 'GET', url, remoteAddress, headers: { authorization: undefined } });
+      expect(limitHeaders(await from('10.0.0.1', '/healthz'))).toMatchObject({ limit: '3', remaining: '2' });
+      expect((await from('10.0.0.1', '/readyz')).statusCode).toBe(200);
+      const missing = await from('10.0.0.1', '/nowhere');
+      expect(missing.statusCode).toBe(404);
+      expect(limitHeaders(missing)).toMatchObject({ remaining: '0' });
+      expectRateLimited(
+        await from('10.0.0.1', '/healthz'),
+        'without an API key, this address may send 3 requests a minute',
+      );
+
+      expect((await from('10.0.0.2', '/healthz')).statusCode).toBe(200);
+      // The address's anonymous budget is not its keys' budget.
+      const keyed = await app.inject({ method: 'GET', url: '/CompanyProducts', remoteAddress: '10.0.0.1' });
+      expect(keyed.statusCode).toBe(200);
+    }));
+
+  it('when an address passes RATE_LIMIT_PER_IP_PER_MINUTE, then 429 before any key is checked', () =>
+    withApp({ RATE_LIMIT_PER_IP_PER_MINUTE: '3' }, async ({ app }) => {
+      const from = (remoteAddress: string, authorization?: string) =>
+        app.inject({ method: 'GET', url: '/CompanyProducts', remoteAddress, headers: { authorization } });
+      const first = await from('10.0.0.5', asAdmin.authorization);
+      expect(first.statusCode).toBe(200);
+      expect(first.headers['ratelimit-limit']).toBe('1200'); // the ceiling shows only on its own 429
+      expect((await from('10.0.0.5', 'Bearer wrong')).statusCode).toBe(401);
+      expect((await from('10.0.0.5', asAdmin.authorization)).statusCode).toBe(200);
+
+      // A wrong key is refused with 429, not 401: the auth hook never saw it.
+      expectRateLimited(await from('10.0.0.5', 'Bearer wrong'), 'this address may send 3 requests a minute');
+      expect((await from('10.0.0.5', asAdmin.authorization)).statusCode).toBe(429);
+      expect((await from('10.0.0.6', asAdmin.authorization)).statusCode).toBe(200);
+    }));
+
+  it('when an address fails AUTH_FAILURES_PER_MINUTE times, then even a valid key from it gets 429', () =>
+    withApp({ AUTH_FAILURES_PER_MINUTE: '3' }, async ({ app }) => {
+      const from = (remoteAddress: string, authorization?: string) =>
+        app.inject({ method: 'GET', url: '/CompanyProducts', remoteAddress, headers: { authorization } });
+      expect((await from('10.0.0.7', 'Bearer wrong-1')).statusCode).toBe(401);
+      expect((await from('10.0.0.7', 'Bearer wrong-2')).statusCode).toBe(401);
+      expect((await from('10.0.0.7')).statusCode).toBe(401);
+
+      const locked = await from('10.0.0.7', asAdmin.authorization);
+      expectRateLimited(locked, 'this address failed to authenticate 3 times in a minute');
+      expect(locked.headers['ratelimit-limit']).toBe('3');
+      expect((await from('10.0.0.7', 'Bearer wrong-4')).statusCode).toBe(429);
+      // Public routes stay open to it, and other addresses are unaffected.
+      const health = await app.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.0.0.7' });
+      expect(health.statusCode).toBe(200);
+      expect((await from('10.0.0.8', asAdmin.authorization)).statusCode).toBe(200);
+    }));
+
+  it('when the keys of one client make RECHARGES_PER_CLIENT_PER_MINUTE recharges, then the next is 429 and not stored', () =>
+    withApp({ RECHARGES_PER_CLIENT_PER_MINUTE: '2' }, async ({ app }) => {
+      expect((await postJson(app, '/CompanyProducts', claro)).statusCode).toBe(201);
+      const scopes = ['recharges:write', 'recharges:read'];
+      const first = await createKey(app, 'acme-1', 'acme', scopes);
+      const second = await createKey(app, 'acme-2', 'acme', scopes);
+      const other = await createKey(app, 'globex', 'globex', scopes);
+
+      const made = await postJson(app, '/PhoneRecharges', rechargeBody, first);
+      expect(made.statusCode).toBe(201);
+      // The headers describe whichever limit is closer: here the client's, not the key's 1200.
+      expect(limitHeaders(made)).toMatchObject({ limit: '2', remaining: '1' });
+      expect((await postJson(app, '/PhoneRecharges', rechargeBody, second)).statusCode).toBe(201);
+      expectRateLimited(
+        await postJson(app, '/PhoneRecharges', rechargeBody, first),
+        "this API key's client may make 2 recharges a minute",
+      );
+      expect((await postJson(app, '/PhoneRecharges', rechargeBody, other)).statusCode).toBe(201);
+
+      const read = await app.inject({ method: 'GET', url: '/PhoneRecharges?phone_number=5511999999999' });
+      expect(read.statusCode).toBe(200);
+      expect(limitHeaders(read).limit).toBe('1200');
+      expect(read.json()).toHaveLength(3);
+    }));
+
+  it('when Redis is down, then limits are counted in process and nothing answers 500', () =>
+    withApp({ REDIS_URL: 'redis://127.0.0.1:1', RATE_LIMIT_PER_MINUTE: '3' }, async ({ app, logs }) => {
+      const statuses = [];
+      for (let i = 0; i < 5; i++) statuses.push((await app.inject('/CompanyProducts')).statusCode);
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      expect(logs().filter((line) => (line.level as number) >= 50)).toEqual([]);
+    }));
+});
+
+describe('the rate-limit store', () => {
+  /** Enough of ioredis for @fastify/rate-limit's RedisStore: a counter that fails while `isFailing`. */
+  function fakeRedis() {
+    const fake = { status: 'ready', isFailing: true, count: 0 } as Record<string, unknown>;
+    fake.defineCommand = (name: string) => {
+      fake[name] = (...args: unknown[]) => {
+        const callback = args.at(-1) as (error: Error | null, result?: number[]) => void;
+        if (fake.isFailing) return callback(new Error('Command timed out'));
+        if (name === 'rateLimit') fake.count = (fake.count as number) + 1;
+        callback(null, [fake.count as number, 60_000]);
+      };
+    };
+    return fake;
+  }
+
+  it('when Redis calls fail, then it counts in process, warns once per outage, and goes back to Redis', async () => {
+    const redis = fakeRedis();
+    const warn = vi.fn();
+    const log = { warn } as unknown as FastifyBaseLogger;
+    const store = createRateLimitStore({ redis: redis as unknown as Redis, keyPrefix: 't:', log });
+
+    expect(await store.hit('k', 60_000)).toMatchObject({ count: 1 });
+    expect(await store.hit('k', 60_000)).toMatchObject({ count: 2 });
+    expect(warn).toHaveBeenCalledTimes(1);
+
+    redis.isFailing = false;
+    expect(await store.hit('k', 60_000)).toEqual({ count: 1, ttlMs: 60_000 });
+    expect(await store.peek('k', 60_000)).toEqual({ count: 1, ttlMs: 60_000 });
+
+    redis.isFailing = true;
+    expect(await store.peek('k', 60_000)).toMatchObject({ count: 2 });
+    expect(warn).toHaveBeenCalledTimes(2);
+  });
+});
+
+// Shared Redis only when CI (or a developer) provides one; the tests above always run.
+const redisTargets = process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
+
+describe.each(redisTargets)('rate limits shared through Redis at %s', (redisUrl) => {
+  let database: TestDatabase;
+  const apps: FastifyInstance[] = [];
+  beforeAll(async () => {
+    database = await createTestDatabase('pglite');
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await database.close();
+  });
+
+  /** Instances of one deployment: one database, one Redis prefix, their own processes' memory. */
+  async function instances(urls: string[], env: Record<string, string>) {
+    const prefix = `test-rl-${randomBytes(6).toString('hex')}:`;
+    const built = [];
+    for (const url of urls) {
+      const config = testConfig({ ...env, REDIS_URL: url, REDIS_PREFIX: prefix, LOG_LEVEL: 'silent' });
+      const app = sendAdminKeyByDefault(await buildApp(config, { database, logStream: new PassThrough() }));
+      await app.ready();
+      apps.push(app);
+      built.push(app);
+    }
+    return built;
+  }
+
+  it('when two instances serve one key, then they share its budget and the lockout', async () => {
+    const [a, b] = await instances([redisUrl, redisUrl], {
+      RATE_LIMIT_PER_MINUTE: '4',
+      AUTH_FAILURES_PER_MINUTE: '2',
+    });
+    if (!a || !b) throw new Error('two instances expected');
+    const remaining = [];
+    for (const app of [a, b, a, b]) {
+      remaining.push((await app.inject('/CompanyProducts')).headers['ratelimit-remaining']);
+    }
+    expect(remaining).toEqual(['3', '2', '1', '0']);
+    expect((await a.inject('/CompanyProducts')).statusCode).toBe(429);
+    expect((await b.inject('/CompanyProducts')).statusCode).toBe(429);
+
+    const from = (app: FastifyInstance, authorization: string) =>
+      app.inject({ url: '/ApiKeys', remoteAddress: '10.1.0.1', headers: { authorization } });
+    expect((await from(a, 'Bearer wrong')).statusCode).toBe(401);
+    expect((await from(b, 'Bearer wrong')).statusCode).toBe(401);
+    expectRateLimited(
+      await from(a, asAdmin.authorization),
+      'this address failed to authenticate 2 times in a minute',
+    );
+  });
+
+  it('when Redis goes away and comes back, then limits stay in force and are shared again', async () => {
+    const proxy = await startProxy(new URL(redisUrl));
+    const [direct, proxied] = await instances([redisUrl, `redis://127.0.0.1:${proxy.port}`], {
+      RATE_LIMIT_PER_MINUTE: '200',
+    });
+    if (!direct || !proxied) throw new Error('two instances expected');
+    const remainingOn = async (app: FastifyInstance) => {
+      const response = await app.inject('/CompanyProducts');
+      expect(response.statusCode).toBe(200);
+      return Number(response.headers['ratelimit-remaining']);
+    };
+    expect([await remainingOn(direct), await remainingOn(proxied)]).toEqual([199, 198]);
+
+    await proxy.stop();
+    // Cut off, the instance counts alone, from its own empty counter; the other goes on in Redis.
+    expect([await remainingOn(proxied), await remainingOn(proxied)]).toEqual([199, 198]);
+    expect(await remainingOn(direct)).toBe(197);
+
+    await proxy.restart();
+    // Back on Redis by itself: the two instances' calls draw on one counter again.
+    await vi.waitFor(
+      async () => {
+        const afterDirect = await remainingOn(direct);
+        expect(await remainingOn(proxied)).toBe(afterDirect - 1);
+      },
+      { timeout: 10_000, interval: 250 },
+    );
+  });
+});
+
+/** A TCP proxy to Redis that a test can cut and restore, as a network outage would. */
+async function startProxy(target: URL) {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = openSocket(Number(target.port || 6379), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const listen = (port: number) =>
+    new Promise<number>((resolve) =>
+      server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+    );
+  const port = await listen(0);
+  return {
+    port,
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+    restart: () => listen(port),
+  };
+}
