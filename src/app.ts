@@ -67,6 +67,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     requestTimeout: 30_000,
     keepAliveTimeout: 65_000,
     routerOptions: { ignoreTrailingSlash: true },
+    // Behind a load balancer the client's address is in X-Forwarded-For; per-IP limits need the real one.
+    trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },

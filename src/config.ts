@@ -16,6 +16,7 @@ const EnvSchema = Type.Object({
   REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_-]{1,64}$', default: 'recharge-api:' }),
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, maxLength: 512, pattern: '^[\\x21-\\x7e]+$' })),
   CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(true|false|[0-9]{1,2}|[0-9a-fA-F.:/, ]+)$' })),
   LOG_LEVEL: Type.Union(
     LOG_LEVELS.map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -42,6 +43,8 @@ export type Config = Readonly<{
   redisPrefix: string;
   adminApiKey: string | undefined;
   corsOrigins: string[];
+  /** Fastify's trustProxy: false, true, a hop count, or the proxies' addresses and CIDRs. */
+  trustProxy: boolean | string[] | ((address: string, hop: number) => boolean);
   logLevel: Env['LOG_LEVEL'];
   bodyLimitBytes: number;
   rateLimitPerMinute: number;
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: parsed.REDIS_URL,
     redisPrefix: parsed.REDIS_PREFIX,
     adminApiKey: parsed.ADMIN_API_KEY,
+    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
     corsOrigins:
       parsed.CORS_ORIGINS?.split(',')
         .map((origin) => origin.trim())
@@ -123,4 +127,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolSize: parsed.DB_POOL_SIZE,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
   });
+}
+
+function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value);
+    return (_address, hop) => hop < hops;
+  }
+  return value
+    .split(',')
+    .map((address) => address.trim())
+    .filter(Boolean);
 }

@@ -140,6 +140,32 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
     expect((await t.app.inject({ url: '/ApiKeys' })).json()).toEqual([]);
   });
 
+  it('when a scope is unknown, then one error lists the scopes there are', async () => {
+    const response = await postJson(t.app, '/ApiKeys', { name: 'x', scopes: ['recharges:delete'] });
+    expect(response.json().errors).toEqual([
+      {
+        path: '/scopes/0',
+        message: 'must be one of catalog:read, catalog:write, recharges:read, recharges:write, admin',
+      },
+    ]);
+  });
+
+  it('when the name cannot be a client and no client is given, then 400 asks for a client', async () => {
+    const response = await postJson(t.app, '/ApiKeys', { name: 'shop one', scopes: ['catalog:read'] });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      code: 'invalid_request',
+      detail: 'client is required when the name is not a valid client id',
+      errors: [{ path: '/client', message: 'give a client of 1–64 characters of A-Z a-z 0-9 _ -' }],
+    });
+    const named = await postJson(t.app, '/ApiKeys', {
+      name: 'shop one',
+      client: 'shop_one',
+      scopes: ['catalog:read'],
+    });
+    expect(named.statusCode).toBe(201);
+  });
+
   it('when DELETE has no id, then 400 naming /id', async () => {
     const response = await t.app.inject({ method: 'DELETE', url: '/ApiKeys' });
     expect(response.statusCode).toBe(400);

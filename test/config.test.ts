@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       redisPrefix: 'recharge-api:',
       adminApiKey: undefined,
       corsOrigins: [],
+      trustProxy: false,
       logLevel: 'info',
       bodyLimitBytes: 262144,
       rateLimitPerMinute: 1200,
@@ -47,6 +48,7 @@ describe('loadConfig', () => {
         REDIS_PREFIX: 'rc:',
         ADMIN_API_KEY: 'a'.repeat(32),
         CORS_ORIGINS: 'https://a.example, https://b.example',
+        TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
         LOG_LEVEL: 'warn',
         BODY_LIMIT: '4096',
         RATE_LIMIT_PER_MINUTE: '60',
@@ -67,6 +69,7 @@ describe('loadConfig', () => {
       redisPrefix: 'rc:',
       adminApiKey: 'a'.repeat(32),
       corsOrigins: ['https://a.example', 'https://b.example'],
+      trustProxy: ['10.0.0.0/8', '127.0.0.1'],
       logLevel: 'warn',
       bodyLimitBytes: 4096,
       rateLimitPerMinute: 60,
@@ -161,5 +164,13 @@ describe('loadConfig', () => {
       (config as { port: number }).port = 1;
     }).toThrow(TypeError);
     expect(config.port).toBe(3000);
+  });
+
+  it('reads TRUST_PROXY as a flag, or as a hop count that trusts only the nearest proxies', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    const trust = loadConfig({ TRUST_PROXY: '1' }).trustProxy as (address: string, hop: number) => boolean;
+    expect([trust('10.0.0.1', 0), trust('10.0.0.2', 1)]).toEqual([true, false]);
+    expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY/);
   });
 });

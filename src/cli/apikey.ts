@@ -1,6 +1,5 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Value } from '@sinclair/typebox/value';
 import pino from 'pino';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { createDatabase } from '../db/database.js';
@@ -13,6 +12,7 @@ import {
   NewApiKeySchema,
   type RevocationBus,
 } from '../modules/api-keys/index.js';
+import { createAjv } from '../plugins/validation.js';
 import { createRedis } from '../redis.js';
 import { type Principal, SCOPES } from '../shared/access.js';
 import { AppError } from '../shared/errors.js';
@@ -95,9 +95,10 @@ function parse(argv: string[]) {
   if (command === 'create' && values.name && values.scopes) {
     const scopes = values.scopes.split(',').map((scope) => scope.trim());
     const input = { name: values.name, scopes, ...(values.client ? { client: values.client } : {}) };
-    // The same rules as POST /ApiKeys.
-    const error = Value.Errors(NewApiKeySchema, input).First();
-    if (error) throw new Error(`invalid ${error.path.split('/')[1]}: ${error.message}`);
+    // The same rules, and the same validator, as POST /ApiKeys.
+    const validate = createAjv(false).compile(NewApiKeySchema);
+    const error = validate(input) ? undefined : validate.errors?.[0];
+    if (error) throw new Error(`invalid ${error.instancePath.split('/')[1]}: ${error.message}`);
     return { command, input: input as NewApiKey } as const;
   }
   throw new Error('missing or incomplete command');

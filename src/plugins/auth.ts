@@ -2,10 +2,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasScope, type Principal } from '../shared/access.js';
 import { forbidden, keyInQueryString, unauthenticated } from '../shared/errors.js';
+import { isSecretParameter } from '../shared/log-url.js';
 
 // Served without a key (SPEC §3); everything else must declare the scope it needs.
 const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json', '/docs'];
-const KEY_PARAMETERS = /[?&](api[_-]?key|access[_-]?token|key|token|authorization)=/i;
 const BEARER = /^Bearer +([\x21-\x7e]{1,512}) *$/i;
 export const SECURITY_SCHEME = 'apiKey';
 
@@ -39,7 +39,7 @@ export const authPlugin = fp(async (app: FastifyInstance, { authenticate, onFail
     // No scope: a public route, or no route at all (404 comes before 401).
     const scope = request.routeOptions.config.scope;
     if (!scope) return;
-    if (KEY_PARAMETERS.test(request.url)) throw keyInQueryString();
+    if (Object.keys(request.query as object).some(isSecretParameter)) throw keyInQueryString();
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
     const principal = token === undefined ? null : await authenticate(token);
     if (!principal) {

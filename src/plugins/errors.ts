@@ -86,6 +86,9 @@ function toFieldError(issue: ValidationIssue): FieldError {
   if (issue.keyword === 'additionalProperties') {
     return { path: `${base}/${String(params.additionalProperty)}`, message: 'is not allowed' };
   }
+  if (issue.keyword === 'enum') {
+    return { path: base || '/', message: `must be one of ${(params.allowedValues as unknown[]).join(', ')}` };
+  }
   const format = issue.keyword === 'format' ? FORMAT_MESSAGES[String(params.format)] : undefined;
   return { path: base || '/', message: format ?? issue.message ?? 'is invalid' };
 }

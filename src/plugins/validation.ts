@@ -4,7 +4,7 @@ import { isMoneyValue } from '../shared/money.js';
 import { normalizePhoneNumber } from '../shared/phone.js';
 import { FORMATS } from '../shared/schemas.js';
 
-function createAjv(coerceTypes: Options['coerceTypes']) {
+export function createAjv(coerceTypes: Options['coerceTypes']) {
   const ajv = new Ajv({
     allErrors: true, // a 400 lists every field problem, not only the first
     removeAdditional: false, // unknown fields are refused, never silently dropped

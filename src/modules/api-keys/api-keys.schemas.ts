@@ -1,11 +1,13 @@
 import { Type } from '@sinclair/typebox';
-import { SCOPES } from '../../shared/access.js';
+import { SCOPES, type Scope } from '../../shared/access.js';
 import { IdentifierSchema, problemResponses } from '../../shared/schemas.js';
 
-export const ScopeSchema = Type.Union(
-  SCOPES.map((scope) => Type.Literal(scope)),
-  { description: 'catalog:read, catalog:write, recharges:read, recharges:write or admin' },
-);
+// An enum, not a union of literals: a wrong scope then gives one clear error, not one per choice.
+export const ScopeSchema = Type.Unsafe<Scope>({
+  type: 'string',
+  enum: [...SCOPES],
+  description: 'catalog:read, catalog:write, recharges:read, recharges:write or admin',
+});
 
 export const NewApiKeySchema = Type.Object(
   {

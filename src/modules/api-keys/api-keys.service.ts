@@ -1,6 +1,6 @@
 import type { UnitOfWork } from '../../db/unit-of-work.js';
 import type { Principal, Scope } from '../../shared/access.js';
-import { notFound } from '../../shared/errors.js';
+import { invalidRequest, notFound } from '../../shared/errors.js';
 import type { AuditRepository } from '../audit/index.js';
 import { digestsEqual, generateApiKey, hashApiKey, keyIdOf } from './api-keys.crypto.js';
 import type { ApiKeyRecord, ApiKeyRepository } from './api-keys.repository.js';
@@ -76,7 +76,7 @@ export function createApiKeyService({
         const inserted = await keys.insert({
           id: generated.id,
           name: input.name,
-          client: input.client ?? input.name,
+          client: clientOf(input),
           scopes: [...new Set(input.scopes)],
           key_hash: generated.hash,
           created_by: actor.keyId,
@@ -105,3 +105,16 @@ export function createApiKeyService({
 }
 
 export type ApiKeyService = ReturnType<typeof createApiKeyService>;
+
+const CLIENT = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The client a new key acts for: the one given, else its name when the name can be one. */
+function clientOf(input: NewApiKey): string {
+  const client = input.client ?? input.name;
+  if (!CLIENT.test(client)) {
+    throw invalidRequest('client is required when the name is not a valid client id', [
+      { path: '/client', message: 'give a client of 1–64 characters of A-Z a-z 0-9 _ -' },
+    ]);
+  }
+  return client;
+}
