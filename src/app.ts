@@ -27,6 +27,7 @@ import {
   createRechargeService,
   RechargeInputSchema,
   RechargeSchema,
+  type RechargeService,
   rechargeRoutes,
 } from './modules/recharges/index.js';
 import { authPlugin } from './plugins/auth.js';
@@ -122,6 +123,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     adminApiKey: config.adminApiKey,
   });
   if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);
+  scheduleIdempotencyPurge(app, rechargeService, config.idempotencyKeyTtlMs);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -197,4 +199,20 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream): FastifyS
       }),
     },
   };
+}
+
+const PURGE_INTERVAL_MS = 3_600_000;
+
+/** Hourly, every instance forgets idempotency keys past their retention; overlapping deletes are harmless. */
+function scheduleIdempotencyPurge(app: FastifyInstance, recharges: RechargeService, retentionMs: number) {
+  const timer = setInterval(() => {
+    recharges
+      .purgeIdempotencyKeys(retentionMs)
+      .then((purged) => app.log.info({ purged }, 'expired idempotency keys purged'))
+      .catch((error: unknown) =>
+        app.log.warn({ err: error }, 'idempotency key purge failed; next hour again'),
+      );
+  }, PURGE_INTERVAL_MS);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
 }

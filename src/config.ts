@@ -28,6 +28,7 @@ const EnvSchema = Type.Object({
   RECHARGES_PER_CLIENT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
   SEED_DEMO_DATA: Type.Optional(Type.Boolean()),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 365, default: 24 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 9000 }),
 });
 
@@ -54,6 +55,7 @@ export type Config = Readonly<{
   seedDemoData: boolean;
   dbPoolSize: number;
   shutdownTimeoutMs: number;
+  idempotencyKeyTtlMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -126,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemoData: parsed.SEED_DEMO_DATA ?? parsed.NODE_ENV !== 'production',
     dbPoolSize: parsed.DB_POOL_SIZE,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    idempotencyKeyTtlMs: parsed.IDEMPOTENCY_KEY_TTL_HOURS * 3_600_000,
   });
 }
 

@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       seedDemoData: true,
       dbPoolSize: 10,
       shutdownTimeoutMs: 9000,
+      idempotencyKeyTtlMs: 86_400_000,
     });
   });
 
@@ -58,6 +59,7 @@ describe('loadConfig', () => {
         SEED_DEMO_DATA: 'no',
         DB_POOL_SIZE: '4',
         SHUTDOWN_TIMEOUT_MS: '2000',
+        IDEMPOTENCY_KEY_TTL_HOURS: '48',
       }),
     ).toEqual({
       nodeEnv: 'test',
@@ -79,6 +81,7 @@ describe('loadConfig', () => {
       seedDemoData: false,
       dbPoolSize: 4,
       shutdownTimeoutMs: 2000,
+      idempotencyKeyTtlMs: 172_800_000,
     });
   });
 

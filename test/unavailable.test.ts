@@ -58,7 +58,8 @@ describe('isConnectionFailure', () => {
     [{ code: '57P01' }, true],
     [{ code: '23505' }, false],
     [{ code: '42P01' }, false],
-    [{ code: '57014' }, false],
+    [{ code: '57014' }, true],
+    [{ code: '40001' }, false],
   ])('classifies %j as %s', (error, expected) => {
     expect(isConnectionFailure(error)).toBe(expected);
   });

@@ -50,12 +50,21 @@ export interface AuditEventsTable {
   after: ColumnType<unknown, string | null, never>;
 }
 
+export interface IdempotencyKeysTable {
+  client: string;
+  key: string;
+  fingerprint: string;
+  recharge_id: string;
+  created_at: Date;
+}
+
 export interface DB {
   companies: CompaniesTable;
   products: ProductsTable;
   recharges: RechargesTable;
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type Database = {
@@ -76,8 +85,10 @@ export type DatabaseOptions = {
   poolSize?: number;
 };
 
-const CONNECT_TIMEOUT_MS = 3000;
-const STATEMENT_TIMEOUT_MS = 5000;
+// Together under SPEC's 5 s: a request that needs an unreachable or hung PostgreSQL answers 503 in time.
+const CONNECT_TIMEOUT_MS = 2000;
+const STATEMENT_TIMEOUT_MS = 2500;
+const QUERY_TIMEOUT_MS = 2800;
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   const db = options.url
@@ -105,7 +116,7 @@ function postgresDialect(options: DatabaseOptions) {
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     // A hung statement must not hold a request (and a pool slot) forever.
     statement_timeout: STATEMENT_TIMEOUT_MS,
-    query_timeout: STATEMENT_TIMEOUT_MS + 1000,
+    query_timeout: QUERY_TIMEOUT_MS,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle client that loses its server emits 'error'; the pool drops it, and the next query reconnects.
@@ -137,7 +148,8 @@ function postgresDialect(options: DatabaseOptions) {
 export function isConnectionFailure(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
-  return code.startsWith('08') || code.startsWith('57P');
+  // 57014: cancelled by statement_timeout, the server is too slow or a lock is held too long to wait out.
+  return code.startsWith('08') || code.startsWith('57P') || code === '57014';
 }
 
 async function pgliteKysely(options: DatabaseOptions) {

@@ -2,11 +2,13 @@ import { type Kysely, type Migration, type MigrationResult, Migrator, sql } from
 import type { DB } from './database.js';
 import * as initial from './migrations/0001-initial.js';
 import * as access from './migrations/0002-access.js';
+import * as idempotency from './migrations/0003-idempotency.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-access': access,
+  '0003-idempotency': idempotency,
 };
 
 /** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */

@@ -98,6 +98,21 @@ export const valueMismatch = (productId: string, expectedCents: number, givenCen
     [{ path: '/value', message: `must be ${formatCents(expectedCents)}` }],
   );
 
+export const idempotencyKeyReused = () =>
+  new AppError(
+    'idempotency_key_reused',
+    'this Idempotency-Key was used for a different request; use a new key for a new recharge',
+    [{ path: '/', message: 'differs from the request first sent with this key' }],
+  );
+
+export const idempotencyKeyInFlight = () =>
+  new AppError(
+    'conflict',
+    'a request with this Idempotency-Key is still being processed; retry after it finishes',
+    undefined,
+    { 'retry-after': '1' },
+  );
+
 /** A dependency (the database) cannot be reached; `cause` is logged, never shown. */
 export const unavailable = (cause?: unknown) =>
   new AppError(

@@ -12,12 +12,27 @@ export type RechargeRecord = {
 
 export type NewRecharge = Omit<RechargeRecord, 'created_at'> & { client: string };
 
+/** An Idempotency-Key and the fingerprint of the request that carries it. */
+export type IdempotencyClaim = { key: string; fingerprint: string };
+
 /** What one priced insert found: the recharge it stored, or why it stored nothing. */
 export type PricedInsert =
   | { outcome: 'created'; recharge: RechargeRecord }
+  | { outcome: 'replayed'; recharge: RechargeRecord; fingerprint: string }
+  | { outcome: 'in_flight' }
   | { outcome: 'unknown_company' }
   | { outcome: 'unknown_product' }
   | { outcome: 'value_mismatch'; productValueCents: number };
+
+type PricedRow = {
+  acquired: boolean;
+  existing: (Omit<RechargeRecord, 'created_at'> & { created_at: string; fingerprint: string }) | null;
+  company_exists: boolean;
+  product_value_cents: number | null;
+  created_at: Date | null;
+};
+
+const UNIQUE_VIOLATION = '23505';
 
 export type PageCursor = { created_at: Date; id: string };
 
@@ -26,39 +41,49 @@ const COLUMNS = ['id', 'created_at', 'company_id', 'product_id', 'phone_number',
 export function createRechargeRepository(db: Kysely<DB>) {
   return {
     /**
-     * Checks company, product and value and inserts the recharge in one statement, so one round trip and
-     * one transaction. FOR SHARE holds the product row: a concurrent catalog write waits for this insert,
-     * or this insert waits for it and re-reads the new value before comparing.
+     * Checks company, product and value and inserts the recharge, and its idempotency key if any, in one
+     * statement: one round trip and one transaction, so a key is never stored without its recharge.
+     * FOR SHARE holds the product row: a concurrent catalog write waits for this insert, or this insert
+     * waits for it and compares against the new value. A try-lock on the (client, key) pair tells a repeat
+     * that arrives while the first is still running (in_flight) from one that comes after (replayed).
      */
-    async insertPriced(recharge: NewRecharge): Promise<PricedInsert> {
-      const { rows } = await sql<{
-        company_exists: boolean;
-        product_value_cents: number | null;
-        created_at: Date | null;
-      }>`
-        with product as (
-          select value_cents from products
-          where company_id = ${recharge.company_id} and product_id = ${recharge.product_id}
-          for share
-        ), inserted as (
-          insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
-          select ${recharge.id}, statement_timestamp(), ${recharge.company_id}, ${recharge.product_id},
-                 ${recharge.phone_number}, value_cents, ${recharge.client}
-          from product where value_cents = ${recharge.value_cents}
-          returning created_at
-        )
-        select
-          exists (select 1 from companies where company_id = ${recharge.company_id}) as company_exists,
-          (select value_cents from product) as product_value_cents,
-          (select created_at from inserted) as created_at
-      `.execute(db);
-      const row = rows[0];
-      if (row?.created_at)
-        return { outcome: 'created', recharge: { ...recharge, created_at: row.created_at } };
-      if (row?.product_value_cents != null) {
+    async insertPriced(recharge: NewRecharge, claim?: IdempotencyClaim): Promise<PricedInsert> {
+      let row: PricedRow | undefined;
+      try {
+        row = (await pricedInsert(db, recharge, claim)).rows[0];
+      } catch (error) {
+        // Two requests with one key both passed the lock in turn, and the second saw no key in its
+        // snapshot: the primary key refused it, and the first one's recharge is the answer.
+        if (!claim || (error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+        row = (await pricedInsert(db, recharge, claim)).rows[0];
+      }
+      if (!row) throw new Error('the priced insert returned no row');
+      if (!row.acquired) return { outcome: 'in_flight' };
+      if (row.existing) {
+        const { fingerprint, created_at, ...stored } = row.existing;
+        return {
+          outcome: 'replayed',
+          recharge: { ...stored, created_at: new Date(created_at) },
+          fingerprint,
+        };
+      }
+      if (row.created_at) {
+        const { client: _client, ...stored } = recharge;
+        return { outcome: 'created', recharge: { ...stored, created_at: row.created_at } };
+      }
+      if (row.product_value_cents !== null) {
         return { outcome: 'value_mismatch', productValueCents: row.product_value_cents };
       }
-      return { outcome: row?.company_exists ? 'unknown_product' : 'unknown_company' };
+      return { outcome: row.company_exists ? 'unknown_product' : 'unknown_company' };
+    },
+
+    /** Forgets keys older than the retention; their recharges stay. */
+    async purgeIdempotencyKeys(olderThan: Date): Promise<number> {
+      const result = await db
+        .deleteFrom('idempotency_keys')
+        .where('created_at', '<', olderThan)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
 
     /** `client` null: any client's (admin). */
@@ -94,3 +119,41 @@ export function createRechargeRepository(db: Kysely<DB>) {
 }
 
 export type RechargeRepository = ReturnType<typeof createRechargeRepository>;
+
+function pricedInsert(db: Kysely<DB>, recharge: NewRecharge, claim?: IdempotencyClaim) {
+  const key = claim?.key ?? null;
+  return sql<PricedRow>`
+    with lock as (
+      select case when ${key}::text is null then true
+             else pg_try_advisory_xact_lock(hashtextextended(${recharge.client} || chr(10) || ${key}::text, 0))
+             end as acquired
+    ), existing as (
+      select k.fingerprint, r.id, r.created_at, r.company_id, r.product_id, r.phone_number, r.value_cents
+      from idempotency_keys k join recharges r on r.id = k.recharge_id
+      where k.client = ${recharge.client} and k.key = ${key}::text
+    ), product as (
+      select value_cents from products
+      where company_id = ${recharge.company_id} and product_id = ${recharge.product_id}
+        and (select acquired from lock) and not exists (select 1 from existing)
+      for share
+    ), inserted as (
+      insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
+      select ${recharge.id}, statement_timestamp(), ${recharge.company_id}, ${recharge.product_id},
+             ${recharge.phone_number}, value_cents, ${recharge.client}
+      from product where value_cents = ${recharge.value_cents}
+      returning id, created_at
+    ), keyed as (
+      insert into idempotency_keys (client, key, fingerprint, recharge_id, created_at)
+      select ${recharge.client}, ${key}::text, ${claim?.fingerprint ?? null}::text, id, created_at
+      from inserted where ${key}::text is not null
+      returning 1
+    )
+    select
+      (select acquired from lock) as acquired,
+      (select row_to_json(existing) from existing) as existing,
+      exists (select 1 from companies where company_id = ${recharge.company_id}) as company_exists,
+      (select value_cents from product) as product_value_cents,
+      (select created_at from inserted) as created_at,
+      (select count(*) from keyed) as keyed
+  `.execute(db);
+}

@@ -17,6 +17,36 @@ import {
 import type { RechargeService } from './recharges.service.js';
 
 const PATH = '/PhoneRecharges';
+
+const IDEMPOTENCY_DESCRIPTION = [
+  'Send `Idempotency-Key` (1–255 printable ASCII characters; the quoted form `"abc"` means `abc`) to make',
+  'retries safe. Keys belong to your client and are kept at least 24 hours. Only a 201 binds a key: a refused',
+  'request leaves it free for a corrected retry. The same key with the same body returns the first 201 and',
+  'recharge with `Idempotent-Replayed: true`; with a different body, 422 `idempotency_key_reused`; while the',
+  'first is still being processed, 409 with `Retry-After`.',
+].join(' ');
+
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      pattern: '^"?[\\x21-\\x7e][\\x20-\\x7e]{0,256}$',
+      maxLength: 257,
+      description: 'Makes retries safe; see the operation description',
+    }),
+  ),
+});
+
+/** The draft's structured-field form is a quoted string; a bare token is accepted as well. */
+export function unquoteIdempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const key = /^"(.*)"$/.exec(header)?.[1] ?? header;
+  if (key.length === 0 || key.length > 255 || key.includes('"')) {
+    throw invalidRequest('Idempotency-Key must be 1–255 printable ASCII characters', [
+      { path: '/idempotency-key', message: 'must be 1–255 printable ASCII characters, optionally in quotes' },
+    ]);
+  }
+  return key;
+}
 const RechargeRef = Type.Ref(RechargeSchema);
 
 export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeService }> = async (
@@ -29,18 +59,22 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
       config: { scope: 'recharges:write' },
       schema: {
         tags: ['recharges'],
-        summary: 'Make a recharge',
+        summary: 'Make a recharge, once: retries with the same Idempotency-Key return the first result',
+        description: IDEMPOTENCY_DESCRIPTION,
+        headers: IdempotencyHeaders,
         body: Type.Ref(RechargeInputSchema),
         response: { 201: RechargeRef, ...rechargeErrors },
       },
     },
     async (request, reply) => {
       const { value, ...rest } = request.body;
-      const recharge = await service.createRecharge(
+      const { recharge, replayed } = await service.createRecharge(
         { ...rest, value_cents: moneyToCents(value, '/value') },
         principalOf(request).client,
+        unquoteIdempotencyKey(request.headers['idempotency-key']),
       );
       reply.code(201).header('location', `${PATH}?id=${recharge.id}`);
+      if (replayed) reply.header('idempotent-replayed', 'true');
       return toApi(recharge);
     },
   );

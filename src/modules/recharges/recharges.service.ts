@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
 import {
+  idempotencyKeyInFlight,
+  idempotencyKeyReused,
   invalidRequest,
   notFound,
   unknownCompany,
@@ -23,18 +26,28 @@ export function createRechargeService({
   newId?: () => string;
 }) {
   return {
-    /** Prices and stores a recharge atomically; refusals store nothing. */
-    async createRecharge(input: RechargeRequest, client: string): Promise<RechargeRecord> {
+    /**
+     * Prices and stores a recharge atomically; refusals store nothing. With an idempotency key, a repeat
+     * of a stored request returns that recharge (`replayed`), and only a stored recharge binds the key.
+     */
+    async createRecharge(
+      input: RechargeRequest,
+      client: string,
+      idempotencyKey?: string,
+    ): Promise<{ recharge: RechargeRecord; replayed: boolean }> {
       const phoneNumber = requirePhoneNumber(input.phone_number, '/phone_number');
-      const result = await recharges.insertPriced({
-        ...input,
-        id: newId(),
-        phone_number: phoneNumber,
-        client,
-      });
+      const normalized = { ...input, phone_number: phoneNumber };
+      const fingerprint = fingerprintOf(normalized);
+      const claim = idempotencyKey === undefined ? undefined : { key: idempotencyKey, fingerprint };
+      const result = await recharges.insertPriced({ ...normalized, id: newId(), client }, claim);
       switch (result.outcome) {
         case 'created':
-          return result.recharge;
+          return { recharge: result.recharge, replayed: false };
+        case 'replayed':
+          if (result.fingerprint !== fingerprint) throw idempotencyKeyReused();
+          return { recharge: result.recharge, replayed: true };
+        case 'in_flight':
+          throw idempotencyKeyInFlight();
         case 'unknown_company':
           throw unknownCompany(input.company_id);
         case 'unknown_product':
@@ -42,6 +55,11 @@ export function createRechargeService({
         case 'value_mismatch':
           throw valueMismatch(input.product_id, result.productValueCents, input.value_cents);
       }
+    },
+
+    /** Forgets idempotency keys older than the retention (their recharges stay); returns how many. */
+    purgeIdempotencyKeys(retentionMs: number, now = new Date()): Promise<number> {
+      return recharges.purgeIdempotencyKeys(new Date(now.getTime() - retentionMs));
     },
 
     /** `client` null sees every client's recharges (admin); another client's is as absent as a missing one. */
@@ -69,6 +87,12 @@ export function createRechargeService({
 }
 
 export type RechargeService = ReturnType<typeof createRechargeService>;
+
+/** What makes two requests "the same": the normalised body (digits-only phone number, value in cents). */
+function fingerprintOf(request: RechargeRequest): string {
+  const canonical = [request.company_id, request.product_id, request.phone_number, request.value_cents];
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
 
 function requirePhoneNumber(input: string, path: string): string {
   const digits = normalizePhoneNumber(input);
