@@ -35,6 +35,7 @@ import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { healthPlugin } from './plugins/health.js';
 import { jsonBodyPlugin } from './plugins/json-body.js';
+import { overloadPlugin } from './plugins/overload.js';
 import { createRateLimits } from './plugins/rate-limit.js';
 import { createRateLimitStore } from './plugins/rate-limit-store.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
@@ -132,6 +133,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
     app.addSchema(schema);
   await app.register(errorsPlugin, { bodyLimitBytes: config.bodyLimitBytes });
+  // First of the onRequest hooks: an overloaded instance sheds a request before doing any work for it.
+  await app.register(overloadPlugin, { maxEventLoopDelayMs: config.overloadMaxEventLoopDelayMs });
   await app.register(helmet);
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {

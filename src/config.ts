@@ -29,6 +29,7 @@ const EnvSchema = Type.Object({
   SEED_DEMO_DATA: Type.Optional(Type.Boolean()),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 365, default: 24 }),
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 9000 }),
 });
 
@@ -55,6 +56,7 @@ export type Config = Readonly<{
   seedDemoData: boolean;
   dbPoolSize: number;
   shutdownTimeoutMs: number;
+  overloadMaxEventLoopDelayMs: number;
   idempotencyKeyTtlMs: number;
 }>;
 
@@ -128,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemoData: parsed.SEED_DEMO_DATA ?? parsed.NODE_ENV !== 'production',
     dbPoolSize: parsed.DB_POOL_SIZE,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    overloadMaxEventLoopDelayMs: parsed.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
     idempotencyKeyTtlMs: parsed.IDEMPOTENCY_KEY_TTL_HOURS * 3_600_000,
   });
 }

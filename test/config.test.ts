@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       dbPoolSize: 10,
       shutdownTimeoutMs: 9000,
       idempotencyKeyTtlMs: 86_400_000,
+      overloadMaxEventLoopDelayMs: 1000,
     });
   });
 
@@ -60,6 +61,7 @@ describe('loadConfig', () => {
         DB_POOL_SIZE: '4',
         SHUTDOWN_TIMEOUT_MS: '2000',
         IDEMPOTENCY_KEY_TTL_HOURS: '48',
+        OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '500',
       }),
     ).toEqual({
       nodeEnv: 'test',
@@ -82,6 +84,7 @@ describe('loadConfig', () => {
       dbPoolSize: 4,
       shutdownTimeoutMs: 2000,
       idempotencyKeyTtlMs: 172_800_000,
+      overloadMaxEventLoopDelayMs: 500,
     });
   });
 

@@ -1,0 +1,36 @@
+import { getHeapStatistics } from 'node:v8';
+import underPressure from '@fastify/under-pressure';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError } from '../shared/errors.js';
+
+export type OverloadOptions = {
+  /** Event-loop delay past which requests are shed; 0 turns the check off. */
+  maxEventLoopDelayMs: number;
+  /** How often the process is sampled. */
+  sampleIntervalMs?: number;
+};
+
+const HEAP_SHARE = 0.9;
+const MAX_EVENT_LOOP_UTILIZATION = 0.98;
+
+/**
+ * Past its thresholds (event-loop delay, heap, event-loop utilisation) the service answers a quick 503
+ * instead of queueing work it cannot finish; /healthz keeps answering so the process is not killed for
+ * being busy, while /readyz sheds like everything else and takes the instance out of rotation.
+ */
+export const overloadPlugin = fp(async (app: FastifyInstance, options: OverloadOptions) => {
+  await app.register(underPressure, {
+    maxEventLoopDelay: options.maxEventLoopDelayMs,
+    maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * HEAP_SHARE),
+    maxEventLoopUtilization: MAX_EVENT_LOOP_UTILIZATION,
+    ...(options.sampleIntervalMs ? { sampleInterval: options.sampleIntervalMs } : {}),
+    pressureHandler: async (request, _reply, type, value) => {
+      if (request.url === '/healthz') return;
+      request.log.warn({ type, value }, 'overloaded: request shed');
+      throw new AppError('unavailable', 'the service is overloaded; retry later', undefined, {
+        'retry-after': '2',
+      });
+    },
+  });
+});
