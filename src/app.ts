@@ -40,6 +40,7 @@ import { createRateLimits } from './plugins/rate-limit.js';
 import { createRateLimitStore } from './plugins/rate-limit-store.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
 import { createRedis } from './redis.js';
+import { createRedisBroadcast } from './redis-broadcast.js';
 import { seedDemoCatalogs } from './seed.js';
 import { urlForLog } from './shared/log-url.js';
 import { FORMATS, ProblemSchema } from './shared/schemas.js';
@@ -98,11 +99,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     });
   }
   const revocations = redis
-    ? await createRedisRevocationBus({
-        redis,
-        channel: `${config.redisPrefix}api-keys:revoked`,
-        log: app.log,
-      })
+    ? createRedisRevocationBus(
+        await createRedisBroadcast<string>({
+          redis,
+          channel: `${config.redisPrefix}api-keys:revoked`,
+          log: app.log,
+        }),
+      )
     : createLocalRevocationBus();
   app.addHook('onClose', () => revocations.close());
 

@@ -14,6 +14,7 @@ import {
 } from '../modules/api-keys/index.js';
 import { createAjv } from '../plugins/validation.js';
 import { createRedis } from '../redis.js';
+import { createRedisBroadcast } from '../redis-broadcast.js';
 import { type Principal, SCOPES } from '../shared/access.js';
 import { AppError } from '../shared/errors.js';
 
@@ -47,11 +48,8 @@ export async function runApiKeyCli(argv: string[], env: NodeJS.ProcessEnv, outpu
     await migrateToLatest(database.db);
     if (redis) {
       await redis.connect();
-      revocations = await createRedisRevocationBus({
-        redis,
-        channel: `${config.redisPrefix}api-keys:revoked`,
-        log,
-      });
+      const channel = `${config.redisPrefix}api-keys:revoked`;
+      revocations = createRedisRevocationBus(await createRedisBroadcast<string>({ redis, channel, log }));
     }
     const keys = createApiKeyServiceOn(database.db, { revocations });
     if (parsed.command === 'create') {

@@ -33,9 +33,11 @@ export function createApiKeyService({
   const cache = new Map<string, CachedKey>();
   // Counts revocations seen, so a look-up that a revocation overtook does not cache the row it read before.
   let revocationsSeen = 0;
-  const forget = (keyId: string) => {
+  // null: messages may have been missed (Redis away), so nothing cached can be trusted.
+  const forget = (keyId: string | null) => {
     revocationsSeen += 1;
-    cache.delete(keyId);
+    if (keyId === null) cache.clear();
+    else cache.delete(keyId);
   };
   revocations.subscribe(forget);
 
