@@ -4,10 +4,13 @@ import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import { createMemoryCatalogCache } from './cache/catalog-cache.js';
+import { createRedisCatalogCache } from './cache/redis-catalog-cache.js';
 import type { Config } from './config.js';
 import { createDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createUnitOfWork } from './db/unit-of-work.js';
+import { loggingOptions } from './logging.js';
 import {
   apiKeyRoutes,
   createApiKeyRepository,
@@ -35,6 +38,7 @@ import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { healthPlugin } from './plugins/health.js';
 import { jsonBodyPlugin } from './plugins/json-body.js';
+import { createMetrics, metricsPlugin } from './plugins/metrics.js';
 import { overloadPlugin } from './plugins/overload.js';
 import { createRateLimits } from './plugins/rate-limit.js';
 import { createRateLimitStore } from './plugins/rate-limit-store.js';
@@ -56,7 +60,7 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: loggerOptions(config, overrides.logStream),
+    ...loggingOptions(config, loggerOptions(config, overrides.logStream)),
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     genReqId: (request: IncomingMessage) => {
@@ -91,6 +95,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }
 
   const { db } = database;
+  const metrics = createMetrics({ poolStats: database.poolStats });
   const redis = config.redisUrl ? createRedis(config.redisUrl, app.log) : undefined;
   if (redis) {
     await redis.connect().catch(() => {}); // Down at start-up: the fallbacks serve, and it keeps retrying.
@@ -109,7 +114,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     : createLocalRevocationBus();
   app.addHook('onClose', () => revocations.close());
 
+  const catalogCache = redis
+    ? createRedisCatalogCache({
+        redis,
+        prefix: config.redisPrefix,
+        broadcast: await createRedisBroadcast<string>({
+          redis,
+          channel: `${config.redisPrefix}catalog:changed`,
+          log: app.log,
+        }),
+      })
+    : createMemoryCatalogCache();
+  app.addHook('onClose', () => catalogCache.close());
+
   const catalogService = createCatalogService({
+    cache: catalogCache,
     catalogs: createCatalogRepository(db),
     transaction: createUnitOfWork(db, (trx) => ({
       catalogs: createCatalogRepository(trx),
@@ -180,6 +199,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
   await app.register(rateLimits.afterAuth);
   await app.register(docsPlugin, { version: '0.1.0' });
+  // After the docs, so that OpenAPI lists /metrics; before the routes whose requests it counts.
+  await app.register(metricsPlugin, { metrics, port: config.metricsPort, host: config.host });
   await app.register(healthPlugin, { isReady: database.ping });
   await app.register(catalogRoutes, { service: catalogService });
   await app.register(rechargeRoutes, { service: rechargeService });

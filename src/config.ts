@@ -31,6 +31,11 @@ const EnvSchema = Type.Object({
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 365, default: 24 }),
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 9000 }),
+  LOG_FORMAT: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('gcp')])),
+  GOOGLE_CLOUD_PROJECT: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9.:-]{4,100}$' })),
+  // Set by Cloud Run itself; its presence turns on Cloud Logging's format unless LOG_FORMAT says otherwise.
+  K_SERVICE: Type.Optional(Type.String()),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -58,6 +63,12 @@ export type Config = Readonly<{
   shutdownTimeoutMs: number;
   overloadMaxEventLoopDelayMs: number;
   idempotencyKeyTtlMs: number;
+  /** 'gcp': Cloud Logging's structured JSON (severity, message, trace); 'json': pino's own. */
+  logFormat: 'json' | 'gcp';
+  /** The project that Cloud Logging's trace field names; without it, log lines carry no trace. */
+  googleCloudProject: string | undefined;
+  /** A second port that serves /metrics without a key; unset: /metrics only on PORT, with an admin key. */
+  metricsPort: number | undefined;
 }>;
 
 export class ConfigError extends Error {
@@ -132,6 +143,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     overloadMaxEventLoopDelayMs: parsed.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
     idempotencyKeyTtlMs: parsed.IDEMPOTENCY_KEY_TTL_HOURS * 3_600_000,
+    logFormat: parsed.LOG_FORMAT ?? (parsed.K_SERVICE ? 'gcp' : 'json'),
+    googleCloudProject: parsed.GOOGLE_CLOUD_PROJECT,
+    metricsPort: parsed.METRICS_PORT,
   });
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claro, createTestApp, postJson, putJson, type TestApp, tim } from './helpers/app.js';
+import { claro, clearCatalog, createTestApp, postJson, putJson, type TestApp, tim } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 
 describe.each(databaseTargets)('catalog on %s', (target) => {
@@ -9,7 +9,7 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
   afterAll(() => t.close());
   beforeEach(async () => {
-    await t.database.db.deleteFrom('companies').execute();
+    await clearCatalog(t.app);
   });
 
   it('reproduces the challenge examples 1.1 and 1.2', async () => {

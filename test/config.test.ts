@@ -35,6 +35,9 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 9000,
       idempotencyKeyTtlMs: 86_400_000,
       overloadMaxEventLoopDelayMs: 1000,
+      logFormat: 'json',
+      googleCloudProject: undefined,
+      metricsPort: undefined,
     });
   });
 
@@ -62,6 +65,9 @@ describe('loadConfig', () => {
         SHUTDOWN_TIMEOUT_MS: '2000',
         IDEMPOTENCY_KEY_TTL_HOURS: '48',
         OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '500',
+        LOG_FORMAT: 'gcp',
+        GOOGLE_CLOUD_PROJECT: 'my-project-123',
+        METRICS_PORT: '9464',
       }),
     ).toEqual({
       nodeEnv: 'test',
@@ -85,6 +91,9 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 2000,
       idempotencyKeyTtlMs: 172_800_000,
       overloadMaxEventLoopDelayMs: 500,
+      logFormat: 'gcp',
+      googleCloudProject: 'my-project-123',
+      metricsPort: 9464,
     });
   });
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import {
   claro,
+  clearCatalog,
   createTestApp,
   postJson,
   sendAdminKeyByDefault,
@@ -52,7 +53,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
   });
   afterAll(() => t.close());
   beforeEach(async () => {
-    await t.database.db.deleteFrom('companies').execute();
+    await clearCatalog(t.app);
   });
 
   it('when the JSON is malformed, then 400 invalid_request and nothing is stored', async () => {

@@ -26,6 +26,7 @@ const DOCUMENTED_ROUTES: Record<string, string[]> = {
   '/CompanyProducts': ['delete', 'get', 'post', 'put'],
   '/PhoneRecharges': ['get', 'post'],
   '/healthz': ['get'],
+  '/metrics': ['get'],
   '/readyz': ['get'],
 };
 

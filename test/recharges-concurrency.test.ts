@@ -1,6 +1,14 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claro, createTestApp, postJson, putJson, rechargeBody, type TestApp } from './helpers/app.js';
+import {
+  claro,
+  clearCatalog,
+  createTestApp,
+  postJson,
+  putJson,
+  rechargeBody,
+  type TestApp,
+} from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 
 const LOCK_WAIT_TIMEOUT_MS = 5000;
@@ -14,7 +22,7 @@ describe.each(databaseTargets)('recharges racing catalog writes through the API 
   afterAll(() => t.close());
   beforeEach(async () => {
     await t.database.db.deleteFrom('recharges').execute();
-    await t.database.db.deleteFrom('companies').execute();
+    await clearCatalog(t.app);
     expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
   });
 
@@ -52,7 +60,7 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
     afterAll(() => t.close());
     beforeEach(async () => {
       await t.database.db.deleteFrom('recharges').execute();
-      await t.database.db.deleteFrom('companies').execute();
+      await clearCatalog(t.app);
       expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
       other = new pg.Client({
         connectionString: t.database.url,

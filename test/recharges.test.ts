@@ -1,6 +1,14 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claro, createTestApp, postJson, putJson, rechargeBody, type TestApp } from './helpers/app.js';
+import {
+  claro,
+  clearCatalog,
+  createTestApp,
+  postJson,
+  putJson,
+  rechargeBody,
+  type TestApp,
+} from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -51,7 +59,7 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
   afterAll(() => t.close());
   beforeEach(async () => {
     await t.database.db.deleteFrom('recharges').execute();
-    await t.database.db.deleteFrom('companies').execute();
+    await clearCatalog(t.app);
     expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
   });
 
@@ -124,7 +132,7 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
     });
     expectProblem(await listOf(phone), 400, {
       code: 'invalid_request',
-      detail: 'the querystring is invalid',
+      detail: 'the query string is invalid',
       errors: [{ path: '/phone_number', message: NOT_MOBILE }],
     });
     expect((await listOf(PHONE)).json()).toEqual([]);

@@ -9,6 +9,13 @@ export interface CompaniesTable {
   company_id: string;
   created_at: ColumnType<Date, never, never>;
   updated_at: ColumnType<Date, never, Date>;
+  /** catalog_state.version at this company's last write. */
+  version: ColumnType<string, string | undefined, string>;
+}
+
+export interface CatalogStateTable {
+  id: number;
+  version: ColumnType<string, never, string>;
 }
 
 export interface ProductsTable {
@@ -59,6 +66,7 @@ export interface IdempotencyKeysTable {
 }
 
 export interface DB {
+  catalog_state: CatalogStateTable;
   companies: CompaniesTable;
   products: ProductsTable;
   recharges: RechargesTable;
@@ -72,8 +80,12 @@ export type Database = {
   kind: 'pglite' | 'postgres';
   /** Answers whether the database takes a query right now, for /readyz. */
   ping(): Promise<boolean>;
+  /** The pg pool's connections (for /metrics); null on PGlite, which has no pool. */
+  poolStats(): PoolStats | null;
   close(): Promise<void>;
 };
+
+export type PoolStats = { total: number; idle: number; waiting: number };
 
 export type DatabaseOptions = {
   /** postgres:// URL; without it the embedded PGlite is used. */
@@ -91,9 +103,8 @@ const STATEMENT_TIMEOUT_MS = 2500;
 const QUERY_TIMEOUT_MS = 2800;
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
-  const db = options.url
-    ? new Kysely<DB>({ dialect: postgresDialect(options) })
-    : await pgliteKysely(options);
+  const pool = options.url ? createPool(options) : undefined;
+  const db = pool ? new Kysely<DB>({ dialect: postgresDialect(pool) }) : await pgliteKysely(options);
   return {
     db,
     kind: options.url ? 'postgres' : 'pglite',
@@ -105,11 +116,13 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
         return false;
       }
     },
+    poolStats: () =>
+      pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null,
     close: () => db.destroy(),
   };
 }
 
-function postgresDialect(options: DatabaseOptions) {
+function createPool(options: DatabaseOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
@@ -121,21 +134,37 @@ function postgresDialect(options: DatabaseOptions) {
   });
   // An idle client that loses its server emits 'error'; the pool drops it, and the next query reconnects.
   pool.on('error', () => {});
+  return pool;
+}
+
+function postgresDialect(pool: pg.Pool) {
   return new PostgresDialect({
     pool: {
       async connect() {
         const client = await pool.connect().catch((error: unknown) => {
           throw unavailable(error);
         });
+        // A lost socket fails the running query and is also emitted as 'error' on the client; pg-pool
+        // listens only while the client is idle, so a checked-out one would crash the process.
+        const ignoreError = () => {};
+        client.on('error', ignoreError);
+        // After a driver timeout the client still waits for its answer, and would hold back every later
+        // query given to it: a client that failed this way is closed, not pooled again.
+        let isBroken = false;
         return {
           query: (async (text: string, values: unknown[]) => {
             try {
               return await client.query(text, values);
             } catch (error) {
-              throw isConnectionFailure(error) ? unavailable(error) : error;
+              if (!isConnectionFailure(error)) throw error;
+              isBroken = true;
+              throw unavailable(error);
             }
           }) as typeof client.query,
-          release: (destroy?: boolean) => client.release(destroy),
+          release: (destroy?: boolean) => {
+            client.off('error', ignoreError);
+            client.release(destroy || isBroken);
+          },
         };
       },
       end: () => pool.end(),

@@ -3,12 +3,16 @@ import type { DB } from './database.js';
 import * as initial from './migrations/0001-initial.js';
 import * as access from './migrations/0002-access.js';
 import * as idempotency from './migrations/0003-idempotency.js';
+import * as catalogVersion from './migrations/0004-catalog-version.js';
+import * as idempotencyForeignKey from './migrations/0005-idempotency-recharge-fk.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-access': access,
   '0003-idempotency': idempotency,
+  '0004-catalog-version': catalogVersion,
+  '0005-idempotency-recharge-fk': idempotencyForeignKey,
 };
 
 /** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */

@@ -15,6 +15,13 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   503: 'unavailable',
 };
 
+const PART_NAMES: Record<string, string> = {
+  body: 'the body is',
+  querystring: 'the query string is',
+  headers: 'the headers are',
+  params: 'the path parameters are',
+};
+
 const FORMAT_MESSAGES: Record<string, string> = {
   [FORMATS.money]: 'must be an amount from 0.01 to 10000 with at most two decimal places',
   [FORMATS.phoneNumber]: 'must be a Brazilian mobile number: 55, a DDD and nine digits starting with 9',
@@ -36,8 +43,8 @@ export const errorsPlugin = fp(
       }
       if (error.validation) {
         const errors = error.validation.map(toFieldError);
-        const part = error.validationContext ?? 'request';
-        return sendProblem(request, reply, new AppError('invalid_request', `the ${part} is invalid`, errors));
+        const part = PART_NAMES[error.validationContext ?? ''] ?? 'the request is';
+        return sendProblem(request, reply, new AppError('invalid_request', `${part} invalid`, errors));
       }
       const status = error.statusCode ?? 500;
       const code = CODE_BY_STATUS[status];

@@ -11,34 +11,49 @@ export type CatalogRecord = {
 const byCompany = sql`companies.company_id collate "C"`;
 const byProduct = sql`products.product_id collate "C"`;
 
+/** The catalog version of catalog_state, and of each company at its last write; ETags derive from them. */
+export type CatalogList = { catalogs: CatalogRecord[]; catalogVersion: string };
+export type CompanyCatalog = { catalog: CatalogRecord; version: string; catalogVersion: string };
+
 export interface CatalogRepository {
-  listCatalogs(): Promise<CatalogRecord[]>;
-  findCatalog(companyId: string, options?: { forUpdate?: boolean }): Promise<CatalogRecord | null>;
-  insertCatalog(catalog: CatalogRecord): Promise<boolean>;
-  replaceProducts(catalog: CatalogRecord): Promise<void>;
+  listCatalogs(): Promise<CatalogList>;
+  findCatalog(companyId: string, options?: { forUpdate?: boolean }): Promise<CompanyCatalog | null>;
+  /** Raises the catalog version; every write does it first, in its transaction. */
+  bumpVersion(): Promise<string>;
+  insertCatalog(catalog: CatalogRecord, version: string): Promise<boolean>;
+  replaceProducts(catalog: CatalogRecord, version: string): Promise<void>;
   deleteCatalog(companyId: string): Promise<void>;
 }
 
 export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
+  // From catalog_state, so one query answers the version too, even when there is no company.
   function selectCatalogs() {
     return db
-      .selectFrom('companies')
+      .selectFrom('catalog_state')
+      .leftJoin('companies', (join) => join.onTrue())
       .leftJoin('products', 'products.company_id', 'companies.company_id')
-      .select(['companies.company_id', 'products.product_id', 'products.value_cents'])
+      .select([
+        sql<string>`catalog_state.version::text`.as('catalog_version'),
+        sql<string | null>`companies.version::text`.as('company_version'),
+        'companies.company_id',
+        'products.product_id',
+        'products.value_cents',
+      ])
       .orderBy(byCompany)
       .orderBy('products.value_cents')
       .orderBy(byProduct);
   }
 
   return {
-    async listCatalogs(): Promise<CatalogRecord[]> {
-      return groupRows(await selectCatalogs().execute());
+    async listCatalogs(): Promise<CatalogList> {
+      const rows = await selectCatalogs().execute();
+      return { catalogs: groupRows(rows), catalogVersion: rows[0]?.catalog_version ?? '0' };
     },
 
     async findCatalog(
       companyId: string,
       options: { forUpdate?: boolean } = {},
-    ): Promise<CatalogRecord | null> {
+    ): Promise<CompanyCatalog | null> {
       if (options.forUpdate) {
         // Serialises writers of one company; recharges lock the product rows they price from.
         const company = await db
@@ -50,14 +65,26 @@ export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
         if (!company) return null;
       }
       const rows = await selectCatalogs().where('companies.company_id', '=', companyId).execute();
-      return groupRows(rows)[0] ?? null;
+      const catalog = groupRows(rows)[0];
+      const first = rows[0];
+      if (!catalog || !first?.company_version) return null;
+      return { catalog, version: first.company_version, catalogVersion: first.catalog_version };
+    },
+
+    async bumpVersion(): Promise<string> {
+      const row = await db
+        .updateTable('catalog_state')
+        .set((eb) => ({ version: sql<string>`${eb.ref('version')} + 1` }))
+        .returning(sql<string>`version::text`.as('version'))
+        .executeTakeFirstOrThrow();
+      return row.version;
     },
 
     /** Inserts a new catalog; false when the company already exists. */
-    async insertCatalog(catalog: CatalogRecord): Promise<boolean> {
+    async insertCatalog(catalog: CatalogRecord, version: string): Promise<boolean> {
       const inserted = await db
         .insertInto('companies')
-        .values({ company_id: catalog.company_id })
+        .values({ company_id: catalog.company_id, version })
         .onConflict((oc) => oc.column('company_id').doNothing())
         .returning('company_id')
         .executeTakeFirst();
@@ -67,7 +94,7 @@ export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
     },
 
     /** Replaces the product list of an existing, locked company. */
-    async replaceProducts(catalog: CatalogRecord): Promise<void> {
+    async replaceProducts(catalog: CatalogRecord, version: string): Promise<void> {
       const keep = catalog.products.map((product) => product.id);
       // Products that stay are updated in place, not deleted and re-inserted, so a recharge waiting on
       // one sees its new value instead of a vanished row.
@@ -77,7 +104,7 @@ export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
       await insertProducts(db, catalog);
       await db
         .updateTable('companies')
-        .set({ updated_at: new Date() })
+        .set({ updated_at: new Date(), version })
         .where('company_id', '=', catalog.company_id)
         .execute();
     },
@@ -107,12 +134,13 @@ async function insertProducts(db: Kysely<DB>, catalog: CatalogRecord) {
     .execute();
 }
 
-type CatalogRow = { company_id: string; product_id: string | null; value_cents: number | null };
+type CatalogRow = { company_id: string | null; product_id: string | null; value_cents: number | null };
 
 function groupRows(rows: CatalogRow[]): CatalogRecord[] {
   const catalogs: CatalogRecord[] = [];
   let current: CatalogRecord | undefined;
   for (const row of rows) {
+    if (row.company_id === null) continue;
     if (current?.company_id !== row.company_id) {
       current = { company_id: row.company_id, products: [] };
       catalogs.push(current);

@@ -1,3 +1,4 @@
+import type { CacheEntry, CatalogCache } from '../../cache/catalog-cache.js';
 import type { UnitOfWork } from '../../db/unit-of-work.js';
 import type { Principal } from '../../shared/access.js';
 import {
@@ -7,7 +8,7 @@ import {
   invalidRequest,
   preconditionFailed,
 } from '../../shared/errors.js';
-import { computeEtag, matchesIfMatch } from '../../shared/etag.js';
+import { matchesIfMatch } from '../../shared/etag.js';
 import type { AuditRepository } from '../audit/index.js';
 import type { CatalogRecord, CatalogRepository } from './catalog.repository.js';
 
@@ -15,36 +16,81 @@ export type Versioned<T> = { value: T; etag: string };
 
 export type CatalogTransaction = UnitOfWork<{ catalogs: CatalogRepository; audit: AuditRepository }>;
 
+// ETags derive from versions, so a cached entry answers If-None-Match without reading the database.
+const listEtag = (catalogVersion: string) => `"v${catalogVersion}"`;
+const companyEtag = (version: string) => `"c${version}"`;
+const LIST_KEY = 'list';
+const companyKey = (companyId: string) => `company:${companyId}`;
+
 /**
- * Catalog reads and writes. Each write runs in one transaction with its audit event, and an `ifMatch`
- * precondition is checked inside it, after the company row is locked.
+ * Catalog reads, served through the cache (one database read for concurrent misses of one key), and
+ * writes: each in one transaction with its audit event and a new catalog version, an `ifMatch`
+ * precondition checked inside it after the company row is locked, and the cache invalidated on every
+ * instance before the write returns.
  */
 export function createCatalogService({
   catalogs,
   transaction,
+  cache,
 }: {
   catalogs: CatalogRepository;
   transaction: CatalogTransaction;
+  cache: CatalogCache;
 }) {
+  const inFlight = new Map<string, Promise<CacheEntry<unknown>>>();
+
+  async function read<T>(key: string, load: () => Promise<CacheEntry<T>>): Promise<CacheEntry<T>> {
+    const cached = await cache.get<T>(key);
+    if (cached) return cached;
+    let pending = inFlight.get(key) as Promise<CacheEntry<T>> | undefined;
+    if (!pending) {
+      pending = load()
+        .then(async (entry) => {
+          await cache.set(key, entry);
+          return entry;
+        })
+        .finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  async function write<T>(
+    work: (repositories: Parameters<Parameters<CatalogTransaction>[0]>[0], version: string) => Promise<T>,
+  ) {
+    const { result, version } = await transaction(async (repositories) => {
+      const version = await repositories.catalogs.bumpVersion();
+      return { result: await work(repositories, version), version };
+    });
+    await cache.invalidate(version);
+    return { result, version };
+  }
+
   return {
     async listCatalogs(): Promise<Versioned<CatalogRecord[]>> {
-      const value = await catalogs.listCatalogs();
-      return { value, etag: computeEtag(value) };
+      const entry = await read(LIST_KEY, async () => {
+        const { catalogs: value, catalogVersion } = await catalogs.listCatalogs();
+        return { value, version: catalogVersion, etag: listEtag(catalogVersion) };
+      });
+      return { value: entry.value, etag: entry.etag };
     },
 
     async getCatalog(companyId: string): Promise<Versioned<CatalogRecord>> {
-      const value = await catalogs.findCatalog(companyId);
-      if (!value) throw companyNotFound(companyId);
-      return { value, etag: computeEtag(value) };
+      const entry = await read(companyKey(companyId), async () => {
+        const found = await catalogs.findCatalog(companyId);
+        if (!found) throw companyNotFound(companyId);
+        return { value: found.catalog, version: found.catalogVersion, etag: companyEtag(found.version) };
+      });
+      return { value: entry.value, etag: entry.etag };
     },
 
     async createCatalog(input: CatalogRecord, actor: Principal): Promise<Versioned<CatalogRecord>> {
       const catalog = canonical(input);
-      await transaction(async ({ catalogs, audit }) => {
-        if (!(await catalogs.insertCatalog(catalog))) throw companyExists(catalog.company_id);
+      const { version } = await write(async ({ catalogs, audit }, version) => {
+        if (!(await catalogs.insertCatalog(catalog, version))) throw companyExists(catalog.company_id);
         await audit.append(actor, 'catalog.create', catalog.company_id, null, catalog);
       });
-      return { value: catalog, etag: computeEtag(catalog) };
+      return { value: catalog, etag: companyEtag(version) };
     },
 
     async replaceCatalog(
@@ -53,21 +99,22 @@ export function createCatalogService({
       ifMatch?: string,
     ): Promise<Versioned<CatalogRecord>> {
       const catalog = canonical(input);
-      await transaction(async ({ catalogs, audit }) => {
+      const { version } = await write(async ({ catalogs, audit }, version) => {
         const current = await lockCurrent(catalogs, catalog.company_id, ifMatch);
-        await catalogs.replaceProducts(catalog);
+        await catalogs.replaceProducts(catalog, version);
         await audit.append(actor, 'catalog.replace', catalog.company_id, current, catalog);
       });
-      return { value: catalog, etag: computeEtag(catalog) };
+      return { value: catalog, etag: companyEtag(version) };
     },
 
     async deleteCatalog(companyId: string, actor: Principal, ifMatch?: string): Promise<CatalogRecord> {
-      return transaction(async ({ catalogs, audit }) => {
+      const { result } = await write(async ({ catalogs, audit }) => {
         const current = await lockCurrent(catalogs, companyId, ifMatch);
         await catalogs.deleteCatalog(companyId);
         await audit.append(actor, 'catalog.delete', companyId, current, null);
         return current;
       });
+      return result;
     },
   };
 }
@@ -77,9 +124,9 @@ export type CatalogService = ReturnType<typeof createCatalogService>;
 async function lockCurrent(repository: CatalogRepository, companyId: string, ifMatch?: string) {
   const current = await repository.findCatalog(companyId, { forUpdate: true });
   if (!current) throw companyNotFound(companyId);
-  const etag = computeEtag(current);
+  const etag = companyEtag(current.version);
   if (!matchesIfMatch(ifMatch, etag)) throw preconditionFailed(etag);
-  return current;
+  return current.catalog;
 }
 
 /** Refuses duplicate product ids and orders products as they are stored and returned. */

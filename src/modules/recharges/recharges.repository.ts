@@ -58,7 +58,8 @@ export function createRechargeRepository(db: Kysely<DB>) {
         row = (await pricedInsert(db, recharge, claim)).rows[0];
       }
       if (!row) throw new Error('the priced insert returned no row');
-      if (!row.acquired) return { outcome: 'in_flight' };
+      // A bound key is answered even while another repeat holds its lock: only an unbound key is in flight.
+      if (!row.acquired && !row.existing) return { outcome: 'in_flight' };
       if (row.existing) {
         const { fingerprint, created_at, ...stored } = row.existing;
         return {

@@ -1,0 +1,196 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PoolStats } from '../db/database.js';
+import { refuseOtherMethods } from '../shared/http.js';
+import { problemResponses } from '../shared/schemas.js';
+
+/** What a cache reports so /metrics can show its hit ratio; the catalog cache is handed one. */
+export type CacheMetrics = { hit(): void; miss(): void };
+
+export type Metrics = {
+  registry: Registry;
+  catalogCache: CacheMetrics;
+};
+
+export type MetricsOptions = {
+  /** The pg pool's use, read at each scrape; null (PGlite) leaves the pool gauges out. */
+  poolStats?: () => PoolStats | null;
+};
+
+/** One registry per app, so several apps in one process (the tests) never share or clash on counters. */
+export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const cacheRequests = new Counter({
+    name: 'catalog_cache_requests_total',
+    help: 'Catalog cache lookups, by result',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  // Both series exist from the start, so a hit ratio is defined before the first miss.
+  cacheRequests.inc({ result: 'hit' }, 0);
+  cacheRequests.inc({ result: 'miss' }, 0);
+  if (poolStats?.()) {
+    const pool = (name: string, help: string, read: (stats: PoolStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const stats = poolStats();
+          if (stats) this.set(read(stats));
+        },
+      });
+    pool('db_pool_connections', 'PostgreSQL connections open in the pool', (stats) => stats.total);
+    pool('db_pool_idle_connections', 'Open PostgreSQL connections not in use', (stats) => stats.idle);
+    pool('db_pool_waiting_requests', 'Queries waiting for a free connection', (stats) => stats.waiting);
+  }
+  return {
+    registry,
+    catalogCache: {
+      hit: () => cacheRequests.inc({ result: 'hit' }),
+      miss: () => cacheRequests.inc({ result: 'miss' }),
+    },
+  };
+}
+
+export type MetricsPluginOptions = {
+  metrics: Metrics;
+  /** Also serve /metrics, without a key, on this port (0: any free one); the main port keeps it admin-only. */
+  port?: number | undefined;
+  host?: string;
+};
+
+const RECHARGES_PATH = '/PhoneRecharges';
+
+/** Request and recharge metrics, and GET /metrics in Prometheus' text format. */
+export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPluginOptions) => {
+  const { registry } = options.metrics;
+  const labelNames = ['method', 'route', 'status_code'] as const;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by method, route and status',
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from the request arriving to the response being sent, by method, route and status',
+    labelNames,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const made = new Counter({
+    name: 'recharges_made_total',
+    help: 'Recharges created (201, not an idempotent replay)',
+    registers: [registry],
+  });
+  const replayed = new Counter({
+    name: 'recharges_replayed_total',
+    help: 'POST /PhoneRecharges answered from an Idempotency-Key without creating anything',
+    registers: [registry],
+  });
+  const refused = new Counter({
+    name: 'recharges_refused_total',
+    help: 'POST /PhoneRecharges refused, by the problem code of the answer',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const refusalCodes = new WeakMap<FastifyRequest, string>();
+  const isRechargePost = (request: FastifyRequest) =>
+    request.method === 'POST' && request.routeOptions.url === RECHARGES_PATH;
+
+  // The problem's `code` is only in the body the error handler wrote; read it before it is sent.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode >= 400 && isRechargePost(request) && typeof payload === 'string') {
+      refusalCodes.set(request, problemCode(payload) ?? String(reply.statusCode));
+    }
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    // Unmatched URLs share one label, so probing random paths cannot grow the series without bound.
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status_code: String(reply.statusCode),
+    };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+    if (!isRechargePost(request)) return;
+    if (reply.statusCode === 201) {
+      (reply.getHeader('idempotent-replayed') === 'true' ? replayed : made).inc();
+    } else if (reply.statusCode >= 400) {
+      refused.inc({ code: refusalCodes.get(request) ?? String(reply.statusCode) });
+    }
+  });
+
+  app.get(
+    '/metrics',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics (admin; or without a key on METRICS_PORT)',
+        response: {
+          200: {
+            description: 'The Prometheus text exposition format',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+          ...problemResponses(401, 403, 429),
+        },
+      },
+    },
+    async (_request, reply) => sendMetrics(registry, reply),
+  );
+  refuseOtherMethods(app, '/metrics', ['GET', 'HEAD']);
+
+  if (options.port !== undefined) {
+    const server = createMetricsServer(registry);
+    app.addHook('onReady', async () => {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, options.host, () => resolve());
+      });
+      const { address, port } = server.address() as AddressInfo;
+      app.log.info({ address, port }, 'metrics listening on their own port');
+    });
+    app.addHook('onClose', async () => {
+      if (!server.listening) return;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+  }
+});
+
+async function sendMetrics(registry: Registry, reply: FastifyReply) {
+  return reply.type(registry.contentType).send(await registry.metrics());
+}
+
+function problemCode(payload: string): string | undefined {
+  try {
+    const code = (JSON.parse(payload) as { code?: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The metrics port: GET /metrics and nothing else, for a scraper inside the network or the pod. */
+function createMetricsServer(registry: Registry): Server {
+  return createServer((request, response) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => response.writeHead(500).end(),
+    );
+  });
+}
