@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { type ColumnType, Kysely, PostgresDialect, sql } from 'kysely';
+import { type ColumnType, Kysely, type LogEvent, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { unavailable } from '../shared/errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
@@ -95,6 +95,8 @@ export type DatabaseOptions = {
   /** Real PostgreSQL only: the schema to work in (tests give each file its own). */
   schema?: string;
   poolSize?: number;
+  /** Called with every statement sent to the database (BEGIN and COMMIT included): tests count round trips. */
+  onQuery?: (sql: string, parameters: readonly unknown[]) => void;
 };
 
 // Together under SPEC's 5 s: a request that needs an unreachable or hung PostgreSQL answers 503 in time.
@@ -104,7 +106,13 @@ const QUERY_TIMEOUT_MS = 2800;
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   const pool = options.url ? createPool(options) : undefined;
-  const db = pool ? new Kysely<DB>({ dialect: postgresDialect(pool) }) : await pgliteKysely(options);
+  const log = options.onQuery
+    ? (event: LogEvent) => {
+        if (event.level === 'query') options.onQuery?.(event.query.sql, event.query.parameters);
+      }
+    : undefined;
+  const dialect = pool ? postgresDialect(pool) : await pgliteDialect(options);
+  const db = new Kysely<DB>({ dialect, ...(log ? { log } : {}) });
   return {
     db,
     kind: options.url ? 'postgres' : 'pglite',
@@ -181,9 +189,8 @@ export function isConnectionFailure(error: unknown): boolean {
   return code.startsWith('08') || code.startsWith('57P') || code === '57014';
 }
 
-async function pgliteKysely(options: DatabaseOptions) {
+async function pgliteDialect(options: DatabaseOptions) {
   const dataDir = options.dataDir ?? 'memory://';
   if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
-  return new Kysely<DB>({ dialect: new PGliteDialect(client) });
+  return new PGliteDialect(await PGlite.create(dataDir));
 }

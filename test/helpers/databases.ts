@@ -13,9 +13,12 @@ export const databaseTargets: DatabaseTarget[] = process.env.TEST_DATABASE_URL
 export type TestDatabase = Database & { url?: string; schema?: string };
 
 /** A fresh, migrated database: in-memory PGlite, or a schema of its own on the test PostgreSQL. */
-export async function createTestDatabase(target: DatabaseTarget): Promise<TestDatabase> {
+export async function createTestDatabase(
+  target: DatabaseTarget,
+  onQuery?: (sql: string, parameters: readonly unknown[]) => void,
+): Promise<TestDatabase> {
   if (target === 'pglite') {
-    const database = await createDatabase({ dataDir: 'memory://' });
+    const database = await createDatabase({ dataDir: 'memory://', ...(onQuery ? { onQuery } : {}) });
     await migrateToLatest(database.db);
     return database;
   }
@@ -23,7 +26,7 @@ export async function createTestDatabase(target: DatabaseTarget): Promise<TestDa
   if (!url) throw new Error('TEST_DATABASE_URL is not set');
   const schema = `test_${randomBytes(6).toString('hex')}`;
   await adminQuery(url, `create schema ${schema}`);
-  const database = await createDatabase({ url, schema, poolSize: 20 });
+  const database = await createDatabase({ url, schema, poolSize: 20, ...(onQuery ? { onQuery } : {}) });
   await migrateToLatest(database.db);
   return {
     ...database,

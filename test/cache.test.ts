@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { createMemoryCatalogCache } from '../src/cache/catalog-cache.js';
+import { createRedisCatalogCache } from '../src/cache/redis-catalog-cache.js';
+import { createRedisBroadcast } from '../src/redis-broadcast.js';
+import { asAdmin, claro, createTestApp, postJson, putJson, testConfig } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
+
+const entry = (version: string, value: string) => ({ version, etag: `"v${version}"`, value });
+
+describe('the in-process catalog cache', () => {
+  it('serves an entry until a newer version is announced, and refuses to store one read before it', async () => {
+    const cache = createMemoryCatalogCache();
+    await cache.set('list', entry('3', 'three'));
+    expect(await cache.get('list')).toEqual(entry('3', 'three'));
+    await cache.invalidate('4');
+    expect(await cache.get('list')).toBeUndefined();
+    // A reader that started before the write finishes after it: its entry is already stale.
+    await cache.set('list', entry('3', 'late'));
+    expect(await cache.get('list')).toBeUndefined();
+    await cache.set('list', entry('4', 'four'));
+    expect(await cache.get('list')).toEqual(entry('4', 'four'));
+  });
+});
+
+describe('a catalog cache whose Redis is down', () => {
+  it('when Redis cannot be reached, then catalog reads and writes still work from PostgreSQL', async () => {
+    const t = await createTestApp('pglite', { REDIS_URL: 'redis://127.0.0.1:1' });
+    try {
+      expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+      const changed = { company_id: 'claro_11', products: [] };
+      expect((await putJson(t.app, '/CompanyProducts', changed)).statusCode).toBe(200);
+      const read = await t.app.inject({ url: '/CompanyProducts?company_id=claro_11' });
+      expect([read.statusCode, read.json()]).toEqual([200, changed]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+const sharedTargets =
+  process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
+
+describe.each(sharedTargets)('two instances on one PostgreSQL and Redis (%s)', (redisUrl) => {
+  let database: TestDatabase;
+  let a: FastifyInstance;
+  let b: FastifyInstance;
+  const prefix = `cache-${randomBytes(4).toString('hex')}:`;
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    const config = testConfig({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix });
+    a = await buildApp(config, { database, logStream: new PassThrough() });
+    b = await buildApp(config, { database, logStream: new PassThrough() });
+    await postJson(a, '/CompanyProducts', claro, asAdmin);
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await database.close();
+  });
+
+  it('when A acknowledges a PUT, then B answers the new catalog on its very next GET', async () => {
+    const url = '/CompanyProducts?company_id=claro_11';
+    for (const value of [11, 12.5, 13, 14.99, 15]) {
+      const before = await b.inject({ url, headers: asAdmin }); // B holds the current catalog in memory
+      const changed = { company_id: 'claro_11', products: [{ id: 'claro_10', value }] };
+      expect((await putJson(a, url, changed, asAdmin)).statusCode).toBe(200);
+      const after = await b.inject({
+        url,
+        headers: { ...asAdmin, 'if-none-match': String(before.headers.etag) },
+      });
+      expect([after.statusCode, after.json()]).toEqual([200, changed]);
+      const list = await b.inject({ url: '/CompanyProducts', headers: asAdmin });
+      expect(list.json()).toEqual([changed]);
+    }
+  });
+
+  it('when an entry in Redis is older than the announced version, then it is not served', async () => {
+    const redis = new Redis(redisUrl);
+    const log = pino({ level: 'silent' });
+    const channel = `${prefix}test:changed`;
+    const cache = createRedisCatalogCache({
+      redis,
+      prefix: `${prefix}unit:`,
+      broadcast: await createRedisBroadcast<string>({ redis, channel, log }),
+    });
+    try {
+      await cache.set('list', entry('5', 'five'));
+      expect(await cache.get('list')).toEqual(entry('5', 'five'));
+      await cache.invalidate('6');
+      expect(await cache.get('list')).toBeUndefined();
+      await cache.set('list', entry('5', 'late'));
+      expect(await redis.get(`${prefix}unit:catalog:entry:list`)).toContain('"five"');
+      expect(await cache.get('list')).toBeUndefined();
+    } finally {
+      await cache.close();
+      redis.disconnect();
+    }
+  });
+});

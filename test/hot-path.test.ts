@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { asAdmin, claro, postJson, putJson, rechargeBody, testConfig } from './helpers/app.js';
+import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+
+type Statement = { sql: string; parameters: readonly unknown[] };
+
+async function createKey(app: FastifyInstance, scopes: string[]) {
+  const response = await postJson(
+    app,
+    '/ApiKeys',
+    { name: `k${randomBytes(4).toString('hex')}`, scopes },
+    asAdmin,
+  );
+  return { authorization: `Bearer ${(response.json() as { key: string }).key}` };
+}
+
+// What a request costs in database round trips: every statement sent, BEGIN and COMMIT included.
+describe.each(databaseTargets)('database round trips per request on %s', (target) => {
+  let database: TestDatabase;
+  let app: FastifyInstance;
+  const statements: Statement[] = [];
+  async function countStatements(work: () => Promise<unknown>) {
+    const before = statements.length;
+    await work();
+    return statements.slice(before);
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase(target, (text, parameters) =>
+      statements.push({ sql: text, parameters }),
+    );
+    app = await buildApp(testConfig(), { database, logStream: new PassThrough() });
+    await postJson(app, '/CompanyProducts', claro, asAdmin);
+  });
+  afterAll(async () => {
+    await app.close();
+    await database.close();
+  });
+
+  it('when the catalog is cached and the key known, then a catalog GET and a 304 cost no database round trip', async () => {
+    const key = await createKey(app, ['catalog:read']);
+    const url = '/CompanyProducts?company_id=claro_11';
+    const first = await countStatements(() => app.inject({ url, headers: key }));
+    expect(first.length).toBeGreaterThan(0); // the key and the catalog are read once
+    let etag = '';
+    const cached = await countStatements(async () => {
+      const response = await app.inject({ url, headers: key });
+      expect(response.json()).toEqual(claro);
+      etag = String(response.headers.etag);
+    });
+    expect(cached).toEqual([]);
+    const notModified = await countStatements(async () => {
+      const response = await app.inject({ url, headers: { ...key, 'if-none-match': etag } });
+      expect(response.statusCode).toBe(304);
+    });
+    expect(notModified).toEqual([]);
+    const list = await countStatements(() => app.inject({ url: '/CompanyProducts', headers: key }));
+    const listAgain = await countStatements(() => app.inject({ url: '/CompanyProducts', headers: key }));
+    expect([list.length > 0, listAgain]).toEqual([true, []]);
+  });
+
+  it('when a catalog write is acknowledged, then the next read is the new catalog, read once from the database', async () => {
+    const url = '/CompanyProducts?company_id=claro_11';
+    await app.inject({ url, headers: asAdmin });
+    const changed = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 12.5 }] };
+    expect((await putJson(app, url, changed, asAdmin)).statusCode).toBe(200);
+    const reread = await countStatements(async () => {
+      expect((await app.inject({ url, headers: asAdmin })).json()).toEqual(changed);
+    });
+    expect(reread).toHaveLength(1);
+    await putJson(app, url, claro, asAdmin);
+  });
+
+  it('when a known key makes a recharge with an Idempotency-Key, then it is one statement', async () => {
+    const key = await createKey(app, ['recharges:write']);
+    await app.inject({ url: '/PhoneRecharges?phone_number=5511999999999', headers: key }); // key now known
+    const post = await countStatements(async () => {
+      const response = await postJson(app, '/PhoneRecharges', rechargeBody, {
+        ...key,
+        'idempotency-key': 'hot-1',
+      });
+      expect(response.statusCode).toBe(201);
+    });
+    expect(post).toHaveLength(1);
+    expect(post[0]?.sql).toMatch(/insert into recharges/);
+    const replay = await countStatements(() =>
+      postJson(app, '/PhoneRecharges', rechargeBody, { ...key, 'idempotency-key': 'hot-1' }),
+    );
+    expect(replay).toHaveLength(1);
+  });
+
+  it('when ten requests miss the same cold entry at once, then the database is read once', async () => {
+    const url = '/CompanyProducts?company_id=claro_11';
+    // A write empties the cache; the key is already known.
+    await putJson(app, url, claro, asAdmin);
+    const reads = await countStatements(() =>
+      Promise.all(Array.from({ length: 10 }, () => app.inject({ url, headers: asAdmin }))),
+    );
+    expect(reads).toHaveLength(1);
+  });
+});
+
+const postgresTargets = databaseTargets.filter((target) => target === 'postgres');
+
+describe.each(postgresTargets)('the phone number listing as the table grows (%s)', (target) => {
+  it('is an index range scan, for a client and for admin', async () => {
+    const statements: Statement[] = [];
+    const database = await createTestDatabase(target, (text, parameters) =>
+      statements.push({ sql: text, parameters }),
+    );
+    const app = await buildApp(testConfig(), { database, logStream: new PassThrough() });
+    try {
+      await sql`
+        insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
+        select gen_random_uuid(), now() - (n || ' seconds')::interval, 'claro_11', 'claro_10',
+               '55119' || lpad((n % 2000)::text, 8, '0'), 1000, 'client_' || (n % 7)
+        from generate_series(1, 100000) as n`.execute(database.db);
+      await sql`analyze recharges`.execute(database.db);
+      const key = await createKey(app, ['recharges:read']);
+      for (const headers of [key, asAdmin]) {
+        const before = statements.length;
+        const response = await app.inject({
+          url: '/PhoneRecharges?phone_number=5511900000042&limit=20',
+          headers,
+        });
+        expect(response.statusCode).toBe(200);
+        const listing = statements.slice(before).find((statement) => /from "recharges"/.test(statement.sql));
+        if (!listing) throw new Error('the listing query was not seen');
+        const { rows } = await sql<{ 'QUERY PLAN': unknown }>`explain (format json) ${sql.raw(
+          inline(listing),
+        )}`.execute(database.db);
+        const plan = JSON.stringify(rows[0]?.['QUERY PLAN']);
+        // One of the two (…, phone_number, created_at, id) indexes, never the whole table.
+        expect(plan).toMatch(/"Node Type":"(Bitmap Index|Index|Index Only) Scan"[^}]*"Index Name":"recharges_\w*phone_number_created_at_id_idx"/);
+        expect(plan).not.toMatch(/Seq Scan/);
+      }
+    } finally {
+      await app.close();
+      await database.close();
+    }
+  });
+});
+
+/** The statement with its parameters written in, for EXPLAIN (values here are plain strings and numbers). */
+function inline({ sql: text, parameters }: Statement): string {
+  return text.replace(/\$(\d+)/g, (_match, index: string) => {
+    const value = parameters[Number(index) - 1];
+    return typeof value === 'number' ? String(value) : `'${String(value).replace(/'/g, "''")}'`;
+  });
+}
