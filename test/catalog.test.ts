@@ -271,3 +271,44 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
     expect(head.headers.etag).toBeDefined();
   });
 });
+
+describe('405 before anything else', () => {
+  it('when a method is refused, then 405 comes before the body is read (no 400, 413 or 415), for any method', async () => {
+    const t = await createTestApp('pglite', { BODY_LIMIT: '2048' });
+    try {
+      const refusals = await Promise.all([
+        t.app.inject({
+          method: 'PATCH',
+          url: '/CompanyProducts',
+          headers: { 'content-type': 'text/plain' },
+          payload: 'x',
+        }),
+        t.app.inject({
+          method: 'PUT',
+          url: '/PhoneRecharges',
+          headers: { 'content-type': 'application/json' },
+          payload: '{',
+        }),
+        t.app.inject({
+          method: 'PATCH',
+          url: '/CompanyProducts',
+          payload: 'x'.repeat(5000),
+          headers: { authorization: undefined },
+        }),
+        t.app.inject({ method: 'PROPFIND' as 'GET', url: '/PhoneRecharges/' }),
+      ]);
+      for (const response of refusals) {
+        expect(response.statusCode).toBe(405);
+        expect(response.json()).toMatchObject({ status: 405, code: 'method_not_allowed' });
+      }
+      expect(refusals.map((response) => response.headers.allow)).toEqual([
+        'GET, HEAD, POST, PUT, DELETE',
+        'GET, HEAD, POST',
+        'GET, HEAD, POST, PUT, DELETE',
+        'GET, HEAD, POST',
+      ]);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { InjectOptions, Response } from 'light-my-request';
@@ -7,16 +6,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claro, createTestApp, postJson, rechargeBody, TEST_ADMIN_KEY, type TestApp } from './helpers/app.js';
 import { type DatabaseTarget, databaseTargets } from './helpers/databases.js';
 
-type CreatedKey = { id: string; client: string; key: string };
-type Recharge = { id: string };
+type Key = { id: string; key: string };
+type Env = Record<string, string>;
 const ALL_BUT_ADMIN = ['catalog:read', 'catalog:write', 'recharges:read', 'recharges:write'];
-const SHOP_SCOPES = ['recharges:read', 'recharges:write'];
+const SHOP = ['recharges:read', 'recharges:write'];
 const MISSING_ID = '01900000-0000-7000-8000-000000000000';
+const PHONE = '5511999999999';
+const RECHARGE_FIELDS = ['company_id', 'created_at', 'id', 'phone_number', 'product_id', 'value'];
 const PROBLEM_FIELDS = ['code', 'detail', 'request_id', 'status', 'title', 'type'];
-const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+const bearer = (key: Key) => ({ authorization: `Bearer ${key.key}` });
+// SPEC §2 allows a later `status` on recharges; nothing else.
+const keysOf = (value: object) =>
+  Object.keys(value)
+    .filter((name) => name !== 'status')
+    .sort();
+const anonymous = { authorization: undefined };
 const sansRequestId = (response: Response) => ({ ...response.json(), request_id: 'x' });
-const json = (method: 'POST' | 'PUT', url: string, body: unknown, headers = {}): InjectOptions => ({
-  method,
+const json = (method: string, url: string, body: unknown, headers = {}): InjectOptions => ({
+  method: method as 'POST',
   url,
   headers: { 'content-type': 'application/json', ...headers },
   payload: typeof body === 'string' ? body : JSON.stringify(body),
@@ -25,20 +32,31 @@ const json = (method: 'POST' | 'PUT', url: string, body: unknown, headers = {}):
 async function createKey(app: FastifyInstance, name: string, scopes: string[], client?: string) {
   const response = await postJson(app, '/ApiKeys', { name, scopes, ...(client ? { client } : {}) });
   expect(response.statusCode).toBe(201);
-  return response.json() as CreatedKey;
+  return response.json() as Key;
 }
 
-async function withApp(
-  target: DatabaseTarget,
-  env: Record<string, string>,
-  run: (t: TestApp) => Promise<void>,
-) {
+/** Client A (every scope but admin) and client B (recharges), on a catalog to recharge from. */
+async function openShops(app: FastifyInstance) {
+  await postJson(app, '/CompanyProducts', claro);
+  return {
+    a: await createKey(app, 'shop-a', ALL_BUT_ADMIN, 'client-a'),
+    b: await createKey(app, 'shop-b', SHOP, 'client-b'),
+  };
+}
+
+/** Each OWASP item gets an app and database of its own, built in its beforeAll, so limits and rows never mix. */
+function useApp(target: DatabaseTarget, env: Env = {}): () => TestApp {
+  let built: TestApp | undefined;
+  beforeAll(async () => {
+    built = await createTestApp(target, env);
+  });
+  afterAll(() => built?.close());
+  return () => built ?? expect.fail('the app is built in beforeAll');
+}
+
+async function withApp(target: DatabaseTarget, env: Env, run: (t: TestApp) => Promise<void>) {
   const t = await createTestApp(target, env);
-  try {
-    await run(t);
-  } finally {
-    await t.close();
-  }
+  await run(t).finally(() => t.close());
 }
 
 function expectProblem(response: Response, status: number, code: string) {
@@ -47,7 +65,7 @@ function expectProblem(response: Response, status: number, code: string) {
   expect(response.json()).toMatchObject({ status, code, request_id: response.headers['x-request-id'] });
 }
 
-/** Every route and its methods, from Fastify's own route tree (nested paths joined). */
+/** Every route Fastify serves, with its methods, read from its route tree (nested paths joined). */
 function servedRoutes(app: FastifyInstance): [path: string, methods: string[]][] {
   const routes: [string, string[]][] = [];
   const parents: string[] = [];
@@ -55,156 +73,105 @@ function servedRoutes(app: FastifyInstance): [path: string, methods: string[]][]
     const match = /^((?:│ {3}| {4})*)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
     if (!match) continue;
     parents.length = (match[1] ?? '').length / 4;
-    const path = `${parents.join('')}${match[2]}`;
     parents.push(match[2] ?? '');
-    if (match[3]) routes.push([path, match[3].split(', ')]);
+    if (match[3]) routes.push([parents.join(''), match[3].split(', ')]);
   }
   return routes;
 }
 
 describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target) => {
   describe('API1 broken object level authorization', () => {
-    // Pins: every read of a recharge (by id, by listing, by cursor) is filtered by the caller's client.
-    let t: TestApp;
-    let a: CreatedKey;
-    let b: CreatedKey;
+    // Pins: every read of a recharge (by id, listing, cursor) is filtered by the caller's client.
+    const t = useApp(target);
+    let a: Key;
+    let b: Key;
     beforeAll(async () => {
-      t = await createTestApp(target);
-      await postJson(t.app, '/CompanyProducts', claro);
-      a = await createKey(t.app, 'shop-a', SHOP_SCOPES, 'client-a');
-      b = await createKey(t.app, 'shop-b', SHOP_SCOPES, 'client-b');
+      ({ a, b } = await openShops(t().app));
     });
-    afterAll(() => t.close());
-    const recharge = async (key: string, phone: string) => {
-      const response = await postJson(
-        t.app,
-        '/PhoneRecharges',
-        { ...rechargeBody, phone_number: phone },
-        bearer(key),
-      );
-      expect(response.statusCode).toBe(201);
-      return response.json() as Recharge;
-    };
-    const get = (url: string, key: string) => t.app.inject({ url, headers: bearer(key) });
+    const get = (key: Key, url: string) => t().app.inject({ url, headers: bearer(key) });
+    const recharge = async (key: Key, phone_number: string) =>
+      (await postJson(t().app, '/PhoneRecharges', { ...rechargeBody, phone_number }, bearer(key))).json();
 
-    it("when B asks for A's recharge by id, then the very 404 of a missing id, and no listing shows it", async () => {
-      const ofA = await recharge(a.key, '5511999999999');
-      expect((await t.app.inject({ url: `/PhoneRecharges?id=${ofA.id}` })).json()).toEqual(ofA);
-      const hidden = await get(`/PhoneRecharges?id=${ofA.id}`, b.key);
-      const missing = await get(`/PhoneRecharges?id=${MISSING_ID}`, b.key);
+    it("when B asks for A's recharge by id, then the very 404 of a missing id; B's list omits it", async () => {
+      const ofA = await recharge(a, '5531977776666');
+      expect((await t().app.inject(`/PhoneRecharges?id=${ofA.id}`)).json()).toEqual(ofA);
+      const hidden = await get(b, `/PhoneRecharges?id=${ofA.id}`);
       expectProblem(hidden, 404, 'not_found');
-      expect(sansRequestId(hidden)).toEqual(sansRequestId(missing));
-      expect(sansRequestId(await get(`/PhoneRecharges?id=${ofA.id.toUpperCase()}`, b.key))).toEqual(
-        sansRequestId(missing),
-      );
-      for (const phone of ['5511999999999', '+55 (11) 99999-9999']) {
-        const listing = await get(`/PhoneRecharges?phone_number=${encodeURIComponent(phone)}`, b.key);
-        expect(listing.json()).toEqual([]);
-      }
+      expect(sansRequestId(hidden)).toEqual(sansRequestId(await get(b, `/PhoneRecharges?id=${MISSING_ID}`)));
+      expect((await get(b, '/PhoneRecharges?phone_number=%2B55%2031%2097777-6666')).json()).toEqual([]);
+      expect((await get(a, '/PhoneRecharges?phone_number=5531977776666')).json()).toEqual([ofA]);
     });
 
-    it("when B pages with a cursor from A's listing, then B gets only B's rows", async () => {
+    it("when B pages with a cursor taken from A's listing, then B gets only B's rows", async () => {
       const phone = '5521988887777';
-      const a1 = await recharge(a.key, phone);
-      await recharge(a.key, phone);
-      const b1 = await recharge(b.key, phone);
-      await recharge(a.key, phone);
-      const pageOfA = await get(`/PhoneRecharges?phone_number=${phone}&limit=1`, a.key);
+      const [a1, , b1] = [await recharge(a, phone), await recharge(a, phone), await recharge(b, phone)];
+      await recharge(a, phone);
+      const pageOfA = await get(a, `/PhoneRecharges?phone_number=${phone}&limit=1`);
       expect(pageOfA.json()).toEqual([a1]);
       const next = /^<([^>]+)>; rel="next"$/.exec(String(pageOfA.headers.link))?.[1];
       expect(next).toMatch(/cursor=/);
-      const asB = await get(String(next), b.key);
-      expect(asB.statusCode).toBe(200);
-      expect(asB.json()).toEqual([b1]);
-      expect(asB.headers.link).toBeUndefined();
-      const lastOfA = await get(`/PhoneRecharges?phone_number=${phone}&limit=2`, a.key);
-      const pastB = /cursor=([^&>]+)/.exec(String(lastOfA.headers.link))?.[1];
-      const pastA2 = await get(`/PhoneRecharges?phone_number=${phone}&cursor=${pastB}`, b.key);
-      expect(pastA2.json()).toEqual([b1]);
+      const pageOfB = await get(b, String(next));
+      expect(pageOfB.json()).toEqual([b1]);
+      expect(pageOfB.headers.link).toBeUndefined();
     });
   });
 
   describe('API2 broken authentication', () => {
     // Pins: one indistinguishable 401, keys only in the header, only digests at rest, a lockout for guessers.
-    let t: TestApp;
-    beforeAll(async () => {
-      t = await createTestApp(target, { AUTH_FAILURES_PER_MINUTE: '5' });
-    });
-    afterAll(() => t.close());
+    const t = useApp(target, { AUTH_FAILURES_PER_MINUTE: '5' });
     const from = (remoteAddress: string, authorization?: string, url = '/CompanyProducts') =>
-      t.app.inject({ url, remoteAddress, headers: { authorization } });
+      t().app.inject({ url, remoteAddress, headers: { authorization } });
 
-    it('when the key is missing, wrong or revoked, then the same 401 body and WWW-Authenticate', async () => {
-      const revoked = await createKey(t.app, 'to-revoke', ['catalog:read']);
+    it('when the key is missing, wrong, revoked or in the URL, then the same 401 and WWW-Authenticate', async () => {
+      const revoked = await createKey(t().app, 'to-revoke', ['catalog:read']);
       expect((await from('198.51.100.1', `Bearer ${revoked.key}`)).statusCode).toBe(200);
-      expect((await t.app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` })).statusCode).toBe(
-        204,
-      );
-      const wrongSecret = `rk_${revoked.id}_${'A'.repeat(43)}`;
+      const revoke = await t().app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` });
+      expect(revoke.statusCode).toBe(204);
+      const wrongSecret = `Bearer rk_${revoked.id}_${'A'.repeat(43)}`;
+      const tokens = [undefined, 'Bearer not-a-key', wrongSecret, `Bearer ${revoked.key}`];
       const refusals = [];
-      for (const authorization of [
-        undefined,
-        'Bearer not-a-key',
-        `Bearer ${wrongSecret}`,
-        `Bearer ${revoked.key}`,
-      ])
-        refusals.push(await from('198.51.100.1', authorization));
+      for (const token of tokens) refusals.push(await from('198.51.100.1', token));
       for (const refused of refusals) {
         expectProblem(refused, 401, 'unauthenticated');
         expect(refused.headers['www-authenticate']).toBe('Bearer realm="recharge-api"');
         expect(sansRequestId(refused)).toEqual(sansRequestId(refusals[0] as Response));
       }
+      const valid = await createKey(t().app, 'in-url', ['catalog:read']);
+      const inUrl = await t().app.inject({
+        url: `/CompanyProducts?api_key=${valid.key}`,
+        headers: bearer(valid),
+      });
+      expectProblem(inUrl, 401, 'unauthenticated');
+      expect(inUrl.body).not.toContain(valid.key);
     });
 
-    it('when a valid key is in the query string, then 401 even beside a valid header', async () => {
-      const valid = await createKey(t.app, 'in-url', ['catalog:read']);
-      for (const parameter of ['api_key', 'access_token', 'key']) {
-        const refused = await t.app.inject({
-          url: `/CompanyProducts?${parameter}=${valid.key}`,
-          remoteAddress: '198.51.100.2',
-          headers: bearer(valid.key),
-        });
-        expectProblem(refused, 401, 'unauthenticated');
-        expect(refused.body).not.toContain(valid.key);
-      }
-    });
-
-    it('when keys are made, then the api_keys table holds their SHA-256 and nothing that reveals them', async () => {
-      const created = await createKey(t.app, 'stored', ['catalog:read']);
-      const rows = await t.database.db.selectFrom('api_keys').selectAll().execute();
-      const row = rows.find(({ id }) => id === created.id);
-      const digest = createHash('sha256').update(created.key).digest();
-      expect(Buffer.from(row?.key_hash ?? []).equals(digest)).toBe(true);
+    it('when keys are made, then api_keys holds their SHA-256 and nothing that reveals them', async () => {
+      const made = await createKey(t().app, 'stored', ['catalog:read']);
+      const rows = await t().database.db.selectFrom('api_keys').selectAll().execute();
+      const digest = createHash('sha256').update(made.key).digest();
+      expect(Buffer.from(rows.find(({ id }) => id === made.id)?.key_hash ?? []).equals(digest)).toBe(true);
       const text = (value: unknown) =>
-        value instanceof Uint8Array
-          ? `${Buffer.from(value).toString('hex')} ${Buffer.from(value).toString('base64')}`
-          : JSON.stringify(value);
-      const dump = rows.flatMap((stored) => Object.values(stored).map(text)).join('\n');
-      for (const secret of [created.key, created.key.slice(20), TEST_ADMIN_KEY])
-        expect(dump).not.toContain(secret);
-      const audit = JSON.stringify(await t.database.db.selectFrom('audit_events').selectAll().execute());
-      for (const secret of [created.key.slice(20), digest.toString('hex'), digest.toString('base64')])
+        value instanceof Uint8Array ? Buffer.from(value).toString('base64') : JSON.stringify(value);
+      const dump = rows.flatMap((row) => Object.values(row).map(text)).join('\n');
+      for (const secret of [made.key.slice(20), TEST_ADMIN_KEY]) expect(dump).not.toContain(secret);
+      const audit = JSON.stringify(await t().database.db.selectFrom('audit_events').selectAll().execute());
+      for (const secret of [made.key.slice(20), digest.toString('hex'), digest.toString('base64')])
         expect(audit).not.toContain(secret);
     });
 
-    it('when an address fails AUTH_FAILURES_PER_MINUTE times, then it gets 429 before any key is checked', async () => {
-      const valid = await createKey(t.app, 'victim', ['catalog:read']);
+    it('when an address fails AUTH_FAILURES_PER_MINUTE times, then 429 before any key is checked', async () => {
+      const valid = await createKey(t().app, 'victim', ['catalog:read']);
       const guesser = '203.0.113.7';
-      for (let i = 0; i < 5; i++)
-        expect((await from(guesser, `Bearer rk_${valid.id}_${String(i).padStart(43, 'A')}`)).statusCode).toBe(
-          401,
-        );
-      for (const authorization of [`Bearer ${valid.key}`, `Bearer ${TEST_ADMIN_KEY}`, 'Bearer wrong']) {
-        const locked = await from(guesser, authorization);
-        expectProblem(locked, 429, 'rate_limited');
-        expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      for (const guess of ['A', 'B', 'C', 'D', 'E'])
+        expect((await from(guesser, `Bearer rk_${valid.id}_${guess.repeat(43)}`)).statusCode).toBe(401);
+      for (const token of [`Bearer ${valid.key}`, `Bearer ${TEST_ADMIN_KEY}`, 'Bearer wrong']) {
+        const refused = await from(guesser, token);
+        expectProblem(refused, 429, 'rate_limited');
+        expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       }
-      // Without TRUST_PROXY a forged X-Forwarded-For is no way out of the lockout.
-      const forged = await t.app.inject({
-        url: '/CompanyProducts',
-        remoteAddress: guesser,
-        headers: { ...bearer(valid.key), 'x-forwarded-for': '192.0.2.55' },
-      });
+      // Without TRUST_PROXY a forged X-Forwarded-For is no way out.
+      const headers = { ...bearer(valid), 'x-forwarded-for': '192.0.2.55' };
+      const forged = await t().app.inject({ url: '/CompanyProducts', remoteAddress: guesser, headers });
       expect(forged.statusCode).toBe(429);
       expect((await from('198.51.100.99', `Bearer ${valid.key}`)).statusCode).toBe(200);
       expect((await from(guesser, undefined, '/healthz')).statusCode).toBe(200);
@@ -213,72 +180,54 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API3 broken object property level authorization', () => {
     // Pins: closed request schemas (no mass assignment) and closed response schemas (nothing unlisted sent).
-    let t: TestApp;
-    let shop: CreatedKey;
+    const t = useApp(target);
+    let a: Key;
     beforeAll(async () => {
-      t = await createTestApp(target);
-      await postJson(t.app, '/CompanyProducts', claro);
-      shop = await createKey(t.app, 'shop', ALL_BUT_ADMIN, 'client-a');
+      ({ a } = await openShops(t().app));
     });
-    afterAll(() => t.close());
     const state = async () => ({
-      catalogs: (await t.app.inject('/CompanyProducts')).json(),
-      recharges: await t.database.db.selectFrom('recharges').selectAll().execute(),
-      keys: (await t.app.inject('/ApiKeys')).json(),
+      catalogs: (await t().app.inject('/CompanyProducts')).json(),
+      recharges: await t().database.db.selectFrom('recharges').selectAll().execute(),
+      keys: (await t().app.inject('/ApiKeys')).json(),
     });
+    const newKey = { name: 'x', scopes: ['catalog:read'] };
 
     it.each([
-      ['POST', '/CompanyProducts', { company_id: 'vivo_11', products: [], owner: 'me' }, '/owner'],
+      ['POST /CompanyProducts', { company_id: 'vivo_11', products: [], owner: 'me' }, '/owner'],
       [
-        'POST',
-        '/CompanyProducts',
-        { company_id: 'vivo_11', products: [{ id: 'v', value: 1, cost: 0 }] },
-        '/products/0/cost',
+        'POST /CompanyProducts',
+        { company_id: 'vivo', products: [{ id: 'v', value: 1, c: 0 }] },
+        '/products/0/c',
       ],
-      ['PUT', '/CompanyProducts?company_id=claro_11', { ...claro, created_at: 'x' }, '/created_at'],
-      ['POST', '/PhoneRecharges', { ...rechargeBody, client: 'client-b' }, '/client'],
-      ['POST', '/PhoneRecharges', { ...rechargeBody, id: MISSING_ID }, '/id'],
-      ['POST', '/PhoneRecharges', { ...rechargeBody, created_at: '2019-02-01T13:00:00.000Z' }, '/created_at'],
-      [
-        'POST',
-        '/ApiKeys',
-        { name: 'x', scopes: ['catalog:read'], key: `rk_${'0'.repeat(16)}_${'A'.repeat(43)}` },
-        '/key',
-      ],
-      ['POST', '/ApiKeys', { name: 'x', scopes: ['catalog:read'], key_hash: '00' }, '/key_hash'],
-      ['POST', '/ApiKeys', { name: 'x', scopes: ['catalog:read'], id: '0123456789abcdef' }, '/id'],
-    ] as const)(
-      'when %s %s carries an extra field, then 400 names %s and nothing changes',
-      async (method, url, body, path) => {
-        const before = await state();
-        const headers = url === '/ApiKeys' ? {} : bearer(shop.key);
-        const refused = await t.app.inject(json(method, url, body, headers));
-        expectProblem(refused, 400, 'invalid_request');
-        expect(refused.json().errors).toEqual([{ path, message: 'is not allowed' }]);
-        expect(await state()).toEqual(before);
-      },
-    );
+      ['PUT /CompanyProducts?company_id=claro_11', { ...claro, created_at: 'x' }, '/created_at'],
+      ['POST /PhoneRecharges', { ...rechargeBody, client: 'client-b' }, '/client'],
+      ['POST /PhoneRecharges', { ...rechargeBody, id: MISSING_ID }, '/id'],
+      ['POST /PhoneRecharges', { ...rechargeBody, created_at: '2019-02-01T13:00:00.000Z' }, '/created_at'],
+      ['POST /ApiKeys', { ...newKey, key: `rk_${'0'.repeat(16)}_${'A'.repeat(43)}` }, '/key'],
+      ['POST /ApiKeys', { ...newKey, key_hash: '00' }, '/key_hash'],
+      ['POST /ApiKeys', { ...newKey, id: '0123456789abcdef' }, '/id'],
+    ])('when %s carries an extra field, then 400 names %o and nothing changes', async (route, body, path) => {
+      const [method, url] = route.split(' ') as [string, string];
+      const before = await state();
+      const refused = await t().app.inject(json(method, url, body, url === '/ApiKeys' ? {} : bearer(a)));
+      expectProblem(refused, 400, 'invalid_request');
+      expect(refused.json().errors).toEqual([{ path, message: 'is not allowed' }]);
+      expect(await state()).toEqual(before);
+    });
 
-    it('when recharges, catalogs and keys are returned, then with exactly their documented properties', async () => {
-      // SPEC §2 allows a later `status` on recharges; nothing else.
-      const keysOf = (value: object) =>
-        Object.keys(value)
-          .filter((name) => name !== 'status')
-          .sort();
-      const RECHARGE = ['company_id', 'created_at', 'id', 'phone_number', 'product_id', 'value'];
-      const made = await postJson(t.app, '/PhoneRecharges', rechargeBody, bearer(shop.key));
-      const { id } = made.json() as Recharge;
-      const byId = await t.app.inject({ url: `/PhoneRecharges?id=${id}`, headers: bearer(shop.key) });
-      const listed = await t.app.inject({ url: '/PhoneRecharges?phone_number=5511999999999' });
-      for (const recharge of [made.json(), byId.json(), ...listed.json()])
-        expect(keysOf(recharge)).toEqual(RECHARGE);
-      const created = await createKey(t.app, 'shown-once', ['catalog:read']);
+    it('when recharges, catalogs and keys are returned, then with exactly the documented properties', async () => {
+      const made = (await postJson(t().app, '/PhoneRecharges', rechargeBody, bearer(a))).json();
+      const byId = await t().app.inject({ url: `/PhoneRecharges?id=${made.id}`, headers: bearer(a) });
+      const listed = await t().app.inject(`/PhoneRecharges?phone_number=${PHONE}`);
+      for (const shown of [made, byId.json(), ...listed.json()])
+        expect(keysOf(shown)).toEqual(RECHARGE_FIELDS);
+      const created = await createKey(t().app, 'shown-once', ['catalog:read']);
       expect(keysOf(created)).toEqual(['client', 'created_at', 'id', 'key', 'name', 'scopes']);
-      const keys = await t.app.inject('/ApiKeys');
+      const keys = await t().app.inject('/ApiKeys');
       for (const key of keys.json())
         expect(keysOf(key)).toEqual(['client', 'created_at', 'id', 'name', 'scopes']);
       expect(keys.body).not.toContain(created.key.slice(20));
-      for (const catalog of (await t.app.inject('/CompanyProducts')).json()) {
+      for (const catalog of (await t().app.inject('/CompanyProducts')).json()) {
         expect(keysOf(catalog)).toEqual(['company_id', 'products']);
         for (const product of catalog.products) expect(keysOf(product)).toEqual(['id', 'value']);
       }
@@ -287,44 +236,37 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API4 unrestricted resource consumption', () => {
     // Pins: bounded bodies, page sizes, product lists and request rates.
-    let t: TestApp;
-    beforeAll(async () => {
-      t = await createTestApp(target, { BODY_LIMIT: '65536' });
-    });
-    afterAll(() => t.close());
+    const t = useApp(target);
     const products = (count: number) => Array.from({ length: count }, (_, i) => ({ id: `p${i}`, value: 1 }));
 
-    it.each([
-      ['/CompanyProducts', { company_id: 'big', products: [], pad: 'x'.repeat(70_000) }],
-      ['/PhoneRecharges', { ...rechargeBody, pad: 'x'.repeat(70_000) }],
-      ['/ApiKeys', { name: 'big', scopes: ['admin'], pad: 'x'.repeat(70_000) }],
-    ])('when a body to %s is over BODY_LIMIT, then 413 and nothing is stored', async (url, body) => {
-      expectProblem(await postJson(t.app, url, body), 413, 'payload_too_large');
-      expect((await t.app.inject('/CompanyProducts')).json()).toEqual([]);
-      expect((await t.app.inject('/ApiKeys')).json()).toEqual([]);
+    it('when a body is over BODY_LIMIT (256 KiB by default), then 413 and nothing is stored', async () => {
+      const pad = 'x'.repeat(300_000);
+      for (const [url, body] of [
+        ['/CompanyProducts', { company_id: 'big', products: [], pad }],
+        ['/PhoneRecharges', { ...rechargeBody, pad }],
+        ['/ApiKeys', { name: 'big', scopes: ['admin'], pad }],
+      ] as const)
+        expectProblem(await postJson(t().app, url, body), 413, 'payload_too_large');
+      expect((await t().app.inject('/CompanyProducts')).json()).toEqual([]);
+      expect((await t().app.inject('/ApiKeys')).json()).toEqual([]);
     });
 
     it('when a page over 500 or a cursor over 256 characters is asked for, then 400', async () => {
-      const phone = '/PhoneRecharges?phone_number=5511999999999';
-      expect((await t.app.inject(`${phone}&limit=500`)).statusCode).toBe(200);
-      for (const url of [
-        `${phone}&limit=501`,
-        `${phone}&limit=0`,
-        `${phone}&cursor=${'A'.repeat(257)}`,
-        '/AuditEvents?limit=501',
-      ])
-        expectProblem(await t.app.inject(url), 400, 'invalid_request');
+      const list = `/PhoneRecharges?phone_number=${PHONE}`;
+      expect((await t().app.inject(`${list}&limit=500`)).statusCode).toBe(200);
+      for (const url of [`${list}&limit=501`, `${list}&cursor=${'A'.repeat(257)}`, '/AuditEvents?limit=501'])
+        expectProblem(await t().app.inject(url), 400, 'invalid_request');
     });
 
     it('when a catalog has more than 1000 products, then 400; 1000 are fine', async () => {
-      const refused = await postJson(t.app, '/CompanyProducts', {
-        company_id: 'huge',
+      const refused = await postJson(t().app, '/CompanyProducts', {
+        company_id: 'x',
         products: products(1001),
       });
       expectProblem(refused, 400, 'invalid_request');
       expect(refused.json().errors).toEqual([{ path: '/products', message: expect.any(String) }]);
-      const accepted = await postJson(t.app, '/CompanyProducts', {
-        company_id: 'huge',
+      const accepted = await postJson(t().app, '/CompanyProducts', {
+        company_id: 'x',
         products: products(1000),
       });
       expect(accepted.statusCode).toBe(201);
@@ -332,308 +274,198 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
     it('when a key sends more than RATE_LIMIT_PER_MINUTE requests, then 429 with Retry-After', () =>
       withApp(target, { RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
-        const reader = await createKey(app, 'reader', ['catalog:read']);
+        const reader = bearer(await createKey(app, 'reader', ['catalog:read']));
         for (let i = 0; i < 3; i++)
-          expect(
-            (await app.inject({ url: '/CompanyProducts', headers: bearer(reader.key) })).statusCode,
-          ).toBe(200);
-        const refused = await app.inject({ url: '/CompanyProducts', headers: bearer(reader.key) });
+          expect((await app.inject({ url: '/CompanyProducts', headers: reader })).statusCode).toBe(200);
+        const refused = await app.inject({ url: '/CompanyProducts', headers: reader });
         expectProblem(refused, 429, 'rate_limited');
         expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-        expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
         expect((await app.inject('/CompanyProducts')).statusCode).toBe(200);
       }));
   });
 
   describe('API5 broken function level authorization', () => {
-    // Pins: every function checks its own scope, before the body is read; /ApiKeys and /AuditEvents need admin.
-    let t: TestApp;
-    let everyButAdmin: CreatedKey;
+    // Pins: each function checks its own scope before reading the body; /ApiKeys and /AuditEvents need admin.
+    const t = useApp(target);
+    let a: Key;
+    let b: Key;
     beforeAll(async () => {
-      t = await createTestApp(target);
-      await postJson(t.app, '/CompanyProducts', claro);
-      everyButAdmin = await createKey(t.app, 'almost-admin', ALL_BUT_ADMIN, 'client-a');
+      ({ a, b } = await openShops(t().app));
     });
-    afterAll(() => t.close());
     const expectForbidden = (response: Response, scope: string) => {
       expectProblem(response, 403, 'forbidden');
       expect(response.json().detail).toBe(`this API key lacks the ${scope} scope`);
     };
 
-    it('when a key with every scope but admin manages keys or reads the audit trail, then 403 and nothing changes', async () => {
-      const keysBefore = (await t.app.inject('/ApiKeys')).json();
-      const as = bearer(everyButAdmin.key);
-      const requests: InjectOptions[] = [
-        json('POST', '/ApiKeys', { name: 'escalate', client: 'client-b', scopes: ['admin'] }, as),
-        json('POST', '/ApiKeys', '{"name":', as),
-        { url: '/ApiKeys', headers: as },
-        { method: 'DELETE', url: `/ApiKeys?id=${everyButAdmin.id}`, headers: as },
-        { url: '/AuditEvents', headers: as },
-      ];
-      for (const request of requests) expectForbidden(await t.app.inject(request), 'admin');
-      expect((await t.app.inject('/ApiKeys')).json()).toEqual(keysBefore);
+    it('when a key with every scope but admin manages keys or reads the audit, then 403, nothing changes', async () => {
+      const keysBefore = (await t().app.inject('/ApiKeys')).json();
+      const headers = bearer(a);
+      for (const request of [
+        json('POST', '/ApiKeys', { name: 'escalate', client: 'client-b', scopes: ['admin'] }, headers),
+        json('POST', '/ApiKeys', '{"name":', headers),
+        { url: '/ApiKeys', headers },
+        { method: 'DELETE' as const, url: `/ApiKeys?id=${b.id}`, headers },
+        { url: '/AuditEvents', headers },
+      ])
+        expectForbidden(await t().app.inject(request), 'admin');
+      expect((await t().app.inject('/ApiKeys')).json()).toEqual(keysBefore);
     });
 
-    it('when a catalog:read key writes the catalog, or a recharges:read key recharges, then 403 and nothing changes', async () => {
-      const reader = bearer((await createKey(t.app, 'catalog-reader', ['catalog:read'])).key);
-      const lookOnly = bearer((await createKey(t.app, 'recharge-reader', ['recharges:read'])).key);
-      const changed = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 0.01 }] };
-      expectForbidden(
-        await t.app.inject(json('POST', '/CompanyProducts', { ...changed, company_id: 'x' }, reader)),
-        'catalog:write',
-      );
-      expectForbidden(
-        await t.app.inject(json('PUT', '/CompanyProducts?company_id=claro_11', changed, reader)),
-        'catalog:write',
-      );
-      expectForbidden(
-        await t.app.inject({
-          method: 'DELETE',
-          url: '/CompanyProducts?company_id=claro_11',
-          headers: reader,
-        }),
-        'catalog:write',
-      );
-      expectForbidden(
-        await t.app.inject(json('POST', '/PhoneRecharges', rechargeBody, lookOnly)),
-        'recharges:write',
-      );
-      expect((await t.app.inject('/CompanyProducts')).json()).toEqual([claro]);
-      expect(await t.database.db.selectFrom('recharges').selectAll().execute()).toEqual([]);
+    it('when a catalog:read key writes catalogs or a recharges:read key recharges, then 403', async () => {
+      const reader = bearer(await createKey(t().app, 'catalog-reader', ['catalog:read']));
+      const looker = bearer(await createKey(t().app, 'recharge-reader', ['recharges:read']));
+      const cheap = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 0.01 }] };
+      for (const request of [
+        json('POST', '/CompanyProducts', { ...cheap, company_id: 'fake_11' }, reader),
+        json('PUT', '/CompanyProducts?company_id=claro_11', cheap, reader),
+        { method: 'DELETE' as const, url: '/CompanyProducts?company_id=claro_11', headers: reader },
+      ])
+        expectForbidden(await t().app.inject(request), 'catalog:write');
+      const recharge = await t().app.inject(json('POST', '/PhoneRecharges', rechargeBody, looker));
+      expectForbidden(recharge, 'recharges:write');
+      expect((await t().app.inject('/CompanyProducts')).json()).toEqual([claro]);
+      expect(await t().database.db.selectFrom('recharges').selectAll().execute()).toEqual([]);
     });
   });
 
   describe('API6 unrestricted access to sensitive business flows', () => {
-    // Pins: all keys of one client share one recharge budget, so more keys do not buy more recharges.
-    it('when a client goes over RECHARGES_PER_CLIENT_PER_MINUTE with two keys, then 429, nothing stored; others unaffected', () =>
-      withApp(target, { RECHARGES_PER_CLIENT_PER_MINUTE: '2' }, async (t) => {
-        await postJson(t.app, '/CompanyProducts', claro);
-        const a1 = bearer((await createKey(t.app, 'a-till-1', SHOP_SCOPES, 'client-a')).key);
-        const a2 = bearer((await createKey(t.app, 'a-till-2', SHOP_SCOPES, 'client-a')).key);
-        const b = bearer((await createKey(t.app, 'b-till', SHOP_SCOPES, 'client-b')).key);
-        expect((await postJson(t.app, '/PhoneRecharges', rechargeBody, a1)).statusCode).toBe(201);
-        expect((await postJson(t.app, '/PhoneRecharges', rechargeBody, a2)).statusCode).toBe(201);
-        for (const key of [a1, a2]) {
-          const refused = await postJson(
-            t.app,
-            '/PhoneRecharges',
-            { ...rechargeBody, phone_number: '5521988887777' },
-            key,
-          );
+    // Pins: all keys of a client share one recharge budget, so more keys do not buy more recharges.
+    it('when a client passes RECHARGES_PER_CLIENT_PER_MINUTE over two keys, then 429; others go on', () =>
+      withApp(target, { RECHARGES_PER_CLIENT_PER_MINUTE: '2' }, async ({ app, database }) => {
+        const { a, b } = await openShops(app);
+        const a2 = await createKey(app, 'shop-a-2', SHOP, 'client-a');
+        expect((await postJson(app, '/PhoneRecharges', rechargeBody, bearer(a))).statusCode).toBe(201);
+        expect((await postJson(app, '/PhoneRecharges', rechargeBody, bearer(a2))).statusCode).toBe(201);
+        for (const key of [a, a2]) {
+          const other = { ...rechargeBody, phone_number: '5521988887777' };
+          const refused = await postJson(app, '/PhoneRecharges', other, bearer(key));
           expectProblem(refused, 429, 'rate_limited');
           expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
         }
-        expect((await postJson(t.app, '/PhoneRecharges', rechargeBody, b)).statusCode).toBe(201);
-        const stored = await t.database.db
-          .selectFrom('recharges')
-          .select('client')
-          .orderBy('created_at')
-          .execute();
+        expect((await postJson(app, '/PhoneRecharges', rechargeBody, bearer(b))).statusCode).toBe(201);
+        const stored = await database.db.selectFrom('recharges').select('client').orderBy('client').execute();
         expect(stored).toEqual([{ client: 'client-a' }, { client: 'client-a' }, { client: 'client-b' }]);
-        expect(
-          (await t.app.inject({ url: '/PhoneRecharges?phone_number=5511999999999', headers: a1 })).statusCode,
-        ).toBe(200);
       }));
   });
 
   describe('API8 security misconfiguration', () => {
-    // Pins: helmet headers, CORS off unless configured, bare 500s, and refused methods that never reach a handler.
-    let t: TestApp;
-    beforeAll(async () => {
-      t = await createTestApp(target);
+    // Pins: helmet headers, CORS off unless configured, bare 500s, and refused methods never reaching a handler.
+    const t = useApp(target);
+    const preflight = (origin: string) => ({
+      method: 'OPTIONS' as const,
+      headers: { origin, 'access-control-request-method': 'POST', ...anonymous },
     });
-    afterAll(() => t.close());
 
-    it('when anything answers, then nosniff, no X-Powered-By and, without CORS_ORIGINS, no CORS headers', async () => {
-      const origin = { origin: 'https://evil.example' };
-      const responses = [
-        await t.app.inject({ url: '/CompanyProducts', headers: origin }),
-        await t.app.inject({ url: '/healthz', headers: origin }),
-        await t.app.inject({ url: '/nowhere', headers: origin }),
-        await t.app.inject({ url: '/CompanyProducts', headers: { ...origin, authorization: undefined } }),
-        await t.app.inject({
-          method: 'OPTIONS',
-          url: '/CompanyProducts',
-          headers: {
-            ...origin,
-            'access-control-request-method': 'POST',
-            'access-control-request-headers': 'authorization',
-          },
-        }),
-      ];
-      for (const response of responses) {
-        expect(response.headers['x-content-type-options']).toBe('nosniff');
-        expect(response.headers['x-powered-by']).toBeUndefined();
-        expect(Object.keys(response.headers).filter((name) => name.startsWith('access-control-'))).toEqual(
-          [],
-        );
+    it('when anything answers, then nosniff, no X-Powered-By, and no CORS without CORS_ORIGINS', async () => {
+      const origin = 'https://evil.example';
+      for (const request of [
+        { url: '/CompanyProducts', headers: { origin } },
+        { url: '/healthz', headers: { origin } },
+        { url: '/nowhere', headers: { origin } },
+        { url: '/CompanyProducts', headers: { origin, ...anonymous } },
+        { url: '/CompanyProducts', ...preflight(origin) },
+      ]) {
+        const { headers } = await t().app.inject(request);
+        expect(headers['x-content-type-options']).toBe('nosniff');
+        expect(headers['x-powered-by']).toBeUndefined();
+        expect(Object.keys(headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
+      }
+    });
+
+    it('when an unserved method comes, then 405 on contract paths, else 4xx; never 2xx, 5xx or an echo', async () => {
+      for (const method of ['PATCH', 'TRACE', 'OPTIONS', 'QUERY'])
+        for (const url of ['/CompanyProducts', '/PhoneRecharges', '/ApiKeys', '/AuditEvents']) {
+          const response = await t().app.inject(json(method, url, {}));
+          expectProblem(response, 405, 'method_not_allowed');
+          expect(response.body).not.toContain(TEST_ADMIN_KEY);
+        }
+      // Bare TRACE and QUERY (no body type), and methods Node parses but Fastify does not route.
+      for (const method of ['TRACE', 'QUERY', 'PROPFIND', 'MKCOL', 'LOCK', 'PURGE', 'SEARCH']) {
+        const { statusCode } = await t().app.inject({ method: method as 'GET', url: '/PhoneRecharges' });
+        expect([statusCode >= 400, statusCode < 500], method).toEqual([true, true]);
       }
     });
 
     it('when CORS_ORIGINS lists an origin, then only that origin is allowed, never with credentials', () =>
       withApp(target, { CORS_ORIGINS: 'https://shop.example' }, async ({ app }) => {
         for (const origin of ['https://shop.example', 'https://evil.example', 'null']) {
-          const preflight = await app.inject({
-            method: 'OPTIONS',
-            url: '/PhoneRecharges',
-            headers: { origin, 'access-control-request-method': 'POST', authorization: undefined },
-          });
-          const read = await app.inject({ url: '/CompanyProducts', headers: { origin } });
-          for (const response of [preflight, read]) {
-            const allowed = origin === 'https://shop.example' ? origin : undefined;
-            expect(response.headers['access-control-allow-origin']).toBe(allowed);
-            expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+          const allowed = origin === 'https://shop.example' ? origin : undefined;
+          for (const request of [
+            { url: '/PhoneRecharges', ...preflight(origin) },
+            { url: '/CompanyProducts', headers: { origin } },
+          ]) {
+            const { headers } = await app.inject(request);
+            expect(headers['access-control-allow-origin']).toBe(allowed);
+            expect(headers['access-control-allow-credentials']).toBeUndefined();
           }
         }
       }));
 
-    it('when the database fails mid-query, then a bare 500 with no stack trace, file path or SQL', () =>
-      withApp(target, {}, async (broken) => {
-        await sql`alter table recharges rename to recharges_gone`.execute(broken.database.db);
-        const responses = [
-          await broken.app.inject(`/PhoneRecharges?id=${MISSING_ID}`),
-          await broken.app.inject('/PhoneRecharges?phone_number=5511999999999'),
-        ];
-        for (const response of responses) {
+    it('when the database fails mid-query, then a bare 500 without stack trace, file path or SQL', () =>
+      withApp(target, {}, async ({ app, database }) => {
+        await sql`alter table recharges rename to recharges_gone`.execute(database.db);
+        for (const url of [`/PhoneRecharges?id=${MISSING_ID}`, `/PhoneRecharges?phone_number=${PHONE}`]) {
+          const response = await app.inject(url);
           expectProblem(response, 500, 'internal_error');
           expect(Object.keys(response.json()).sort()).toEqual(PROBLEM_FIELDS);
           for (const leak of [' at ', '/src/', '.ts', 'node_modules', 'select', 'relation', 'recharges'])
             expect(response.body.toLowerCase()).not.toContain(leak);
         }
       }));
-
-    it.each(['PATCH', 'TRACE', 'OPTIONS', 'QUERY'])(
-      'when %s is sent to a contract path, then 405 and nothing echoed',
-      async (method) => {
-        for (const url of ['/CompanyProducts', '/PhoneRecharges', '/ApiKeys', '/AuditEvents']) {
-          const response = await t.app.inject({
-            method: method as 'PATCH',
-            url,
-            headers: { 'content-type': 'application/json' },
-            payload: '{}',
-          });
-          expectProblem(response, 405, 'method_not_allowed');
-          expect(response.body).not.toContain(TEST_ADMIN_KEY);
-        }
-        expect((await t.app.inject({ method: method as 'PATCH', url: '/healthz' })).statusCode).toBe(404);
-      },
-    );
-
-    it('when a method Node parses but nothing routes (PROPFIND, MKCOL, ...) or a bare TRACE comes, then 4xx, never 2xx or 5xx', async () => {
-      for (const method of ['PROPFIND', 'MKCOL', 'LOCK', 'PURGE', 'SEARCH', 'TRACE', 'QUERY']) {
-        const response = await t.app.inject({ method: method as 'GET', url: '/PhoneRecharges' });
-        expect(response.statusCode, method).toBeGreaterThanOrEqual(400);
-        expect(response.statusCode, method).toBeLessThan(500);
-        expect(response.body).not.toContain(TEST_ADMIN_KEY);
-      }
-    });
-
-    it('when the method is not HTTP at all, then the socket gets a 400, never a 5xx', async () => {
-      const address = new URL(await t.app.listen({ port: 0, host: '127.0.0.1' }));
-      const statusLine = await new Promise<string>((resolve, reject) => {
-        let received = '';
-        const socket = connect(Number(address.port), '127.0.0.1', () =>
-          socket.write('FOO /CompanyProducts HTTP/1.1\r\nHost: x\r\n\r\n'),
-        );
-        socket.on('data', (chunk) => {
-          received += chunk.toString('latin1');
-        });
-        socket.on('close', () => resolve(received.split('\r\n')[0] ?? ''));
-        socket.on('error', reject);
-      });
-      expect(statusLine).toMatch(/^HTTP\/1\.1 400 /);
-    });
   });
 
   describe('API9 improper inventory management', () => {
-    // Pins: the OpenAPI document is the whole keyed surface, and it states the scope each operation needs.
-    const SCOPES: Record<string, string | null> = {
-      'GET /healthz': null,
-      'GET /readyz': null,
-      'GET /CompanyProducts': 'catalog:read',
-      'POST /CompanyProducts': 'catalog:write',
-      'PUT /CompanyProducts': 'catalog:write',
-      'DELETE /CompanyProducts': 'catalog:write',
-      'GET /PhoneRecharges': 'recharges:read',
-      'POST /PhoneRecharges': 'recharges:write',
-      'GET /ApiKeys': 'admin',
-      'POST /ApiKeys': 'admin',
-      'DELETE /ApiKeys': 'admin',
-      'GET /AuditEvents': 'admin',
-    };
-    let t: TestApp;
-    let doc: {
-      paths: Record<string, Record<string, { security?: unknown }>>;
-      components: { securitySchemes: unknown };
-    };
-    beforeAll(async () => {
-      t = await createTestApp(target);
-      doc = (await t.app.inject({ url: '/openapi.json', headers: { authorization: undefined } })).json();
-    });
-    afterAll(() => t.close());
-    const operations = () =>
-      Object.entries(doc.paths).flatMap(([path, item]) =>
-        Object.entries(item).map(([method, operation]) => ({
-          name: `${method.toUpperCase()} ${path}`,
-          operation,
-        })),
+    // Pins: the OpenAPI document is the whole keyed surface and names the scope each operation enforces.
+    const t = useApp(target, { AUTH_FAILURES_PER_MINUTE: '1000' }); // many keyless calls on purpose
+    const SCOPE = /^(catalog|recharges):(read|write)$|^admin$/;
+    type Security = { apiKey?: string[] }[];
+    const operations = async () => {
+      const doc = (await t().app.inject({ url: '/openapi.json', headers: anonymous })).json();
+      const paths = doc.paths as Record<string, Record<string, { security?: Security }>>;
+      const entries = Object.entries(paths).flatMap(([path, item]) =>
+        Object.entries(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.security ?? null]),
       );
+      return { doc, declared: Object.fromEntries(entries) as Record<string, Security | null> };
+    };
 
-    it('when every served route is probed without a key, then each is documented, a 405 refusal, or the docs', async () => {
-      const served = servedRoutes(t.app);
-      expect(served.length).toBeGreaterThan(5);
-      const documented = new Set(operations().map(({ name }) => name));
+    it('when every served route is called without a key, then it is documented, a 405 refusal, or the docs', async () => {
+      const { declared } = await operations();
+      const served = servedRoutes(t().app);
+      expect(served.map(([path]) => path)).toEqual(expect.arrayContaining(['/CompanyProducts', '/ApiKeys']));
       for (const [path, methods] of served) {
-        if (
-          path === '/openapi.json' ||
-          path === '/docs' ||
-          path.startsWith('/docs/') ||
-          path.startsWith('/docs*')
-        )
-          continue;
+        if (path === '/openapi.json' || path.startsWith('/docs')) continue;
         for (const method of methods) {
-          const name = `${method} ${path}`;
-          if (documented.has(name) || (method === 'HEAD' && documented.has(`GET ${path}`))) continue;
-          const response = await t.app.inject({
-            method: method as 'GET',
-            url: path,
-            headers: { 'content-type': 'application/json', authorization: undefined },
-            payload: method === 'QUERY' ? '{}' : undefined,
-          });
-          expect(response.statusCode, `${name} is served but not documented`).toBe(405);
+          if (`${method} ${path}` in declared || (method === 'HEAD' && `GET ${path}` in declared)) continue;
+          const { statusCode } = await t().app.inject(json(method, path, {}, anonymous));
+          expect(statusCode, `${method} ${path} is served but not documented`).toBe(405);
         }
       }
-      for (const name of documented) {
-        const [method, path] = name.split(' ');
-        expect(
-          served.some(([url, methods]) => url === path && methods.includes(String(method))),
-          name,
-        ).toBe(true);
+      for (const name of Object.keys(declared)) {
+        const [method, path] = name.split(' ') as [string, string];
+        const isServed = served.some(([url, methods]) => url === path && methods.includes(method));
+        expect(isServed, name).toBe(true);
       }
     });
 
-    it('when the document is read, then every operation but health declares the bearer scheme with the scope enforced', async () => {
-      expect(doc.components.securitySchemes).toMatchObject({ apiKey: { type: 'http', scheme: 'bearer' } });
-      const declared = Object.fromEntries(
-        operations().map(({ name, operation }) => [
-          name,
-          operation.security === undefined ? null : operation.security,
-        ]),
-      );
-      const expected = Object.fromEntries(
-        Object.entries(SCOPES).map(([name, scope]) => [name, scope === null ? null : [{ apiKey: [scope] }]]),
-      );
-      expect(declared).toEqual(expected);
-      for (const [name, scope] of Object.entries(SCOPES)) {
+    it('when the document is read, then each operation but health declares bearer with the scope enforced', async () => {
+      const { doc, declared } = await operations();
+      const bearerScheme = { apiKey: { type: 'http', scheme: 'bearer' } };
+      expect(doc.components).toMatchObject({ securitySchemes: bearerScheme });
+      const open = Object.keys(declared).filter((name) => declared[name] === null);
+      expect(open.sort()).toEqual(['GET /healthz', 'GET /readyz']);
+      for (const [name, security] of Object.entries(declared)) {
         const [method, url] = name.split(' ') as ['GET', string];
-        const anonymous = await t.app.inject({ method, url, headers: { authorization: undefined } });
-        expect(anonymous.statusCode, name).toBe(scope === null ? 200 : 401);
-        if (scope === null) continue;
-        const others = ALL_BUT_ADMIN.filter((other) => other !== scope);
-        const lacking = await createKey(t.app, `lacks-${name.replace(/[^A-Za-z]/g, '-')}`, others);
-        const refused = await t.app.inject({ method, url, headers: bearer(lacking.key) });
-        expect(refused.statusCode, name).toBe(403);
+        const keyless = await t().app.inject({ method, url, headers: anonymous });
+        expect(keyless.statusCode, name).toBe(security === null ? 200 : 401);
+        if (security === null) continue;
+        expect(security, name).toEqual([{ apiKey: [expect.stringMatching(SCOPE)] }]);
+        const scope = security[0]?.apiKey?.[0];
+        const others = ALL_BUT_ADMIN.filter((s) => s !== scope);
+        const lacking = await createKey(t().app, `lacks-${name.replace(/\W/g, '-')}`, others);
+        expect((await t().app.inject({ method, url, headers: bearer(lacking) })).statusCode, name).toBe(403);
       }
+      expect(declared['POST /ApiKeys']).toEqual([{ apiKey: ['admin'] }]);
+      expect(declared['GET /PhoneRecharges']).toEqual([{ apiKey: ['recharges:read'] }]);
     });
   });
 });

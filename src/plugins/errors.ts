@@ -1,6 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError, ERROR_CODES, type ErrorCode, type FieldError } from '../shared/errors.js';
+import {
+  AppError,
+  ERROR_CODES,
+  type ErrorCode,
+  type FieldError,
+  methodNotAllowed,
+} from '../shared/errors.js';
+import { allowedMethodsOf } from '../shared/http.js';
 import { FORMATS, type Problem } from '../shared/schemas.js';
 
 type ValidationIssue = NonNullable<FastifyError['validation']>[number];
@@ -60,13 +67,14 @@ export const errorsPlugin = fp(
       return sendProblem(request, reply, new AppError('internal_error', 'an unexpected error occurred'));
     });
 
-    app.setNotFoundHandler((request, reply) =>
-      sendProblem(
-        request,
-        reply,
-        new AppError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
-      ),
-    );
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? '';
+      const allow = allowedMethodsOf(path);
+      const error = allow
+        ? methodNotAllowed(request.method, allow)
+        : new AppError('not_found', `no route for ${request.method} ${path}`);
+      return sendProblem(request, reply, error);
+    });
   },
 );
 

@@ -2,18 +2,32 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { methodNotAllowed } from './errors.js';
 import { matchesIfNoneMatch } from './etag.js';
 
-/** Answers 405 with `Allow` for every method the path does not serve, instead of Fastify's 404. */
+// The paths the API serves, with their Allow header: the same for every app instance, so module-wide.
+const allowByPath = new Map<string, string>();
+
+/** The Allow header of a served path (a trailing slash tolerated), or undefined for an unknown path. */
+export function allowedMethodsOf(path: string): string | undefined {
+  return allowByPath.get(path.length > 1 ? path.replace(/\/$/, '') : path);
+}
+
+/**
+ * Answers 405 with `Allow` for every method the path does not serve, instead of Fastify's 404: in
+ * onRequest, before the body is read, so a 405 comes before 400, 413 or 415 (SPEC §3). Methods Fastify
+ * does not route at all (PROPFIND, …) reach the not-found handler, which asks allowedMethodsOf.
+ */
 export function refuseOtherMethods(app: FastifyInstance, url: string, allowed: HTTPMethods[]) {
   const allow = allowed.join(', ');
+  allowByPath.set(url, allow);
   const others = app.supportedMethods.filter((method) => !allowed.includes(method as HTTPMethods));
   app.route({
     method: others,
     url,
     schema: { hide: true },
     config: { public: true },
-    handler: async (request) => {
+    onRequest: async (request) => {
       throw methodNotAllowed(request.method, allow);
     },
+    handler: async () => undefined,
   });
 }
 
