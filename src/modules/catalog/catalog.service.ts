@@ -32,16 +32,22 @@ export function createCatalogService({
   catalogs,
   transaction,
   cache,
+  cacheMetrics,
 }: {
   catalogs: CatalogRepository;
   transaction: CatalogTransaction;
   cache: CatalogCache;
+  cacheMetrics?: { hit(): void; miss(): void };
 }) {
   const inFlight = new Map<string, Promise<CacheEntry<unknown>>>();
 
   async function read<T>(key: string, load: () => Promise<CacheEntry<T>>): Promise<CacheEntry<T>> {
     const cached = await cache.get<T>(key);
-    if (cached) return cached;
+    if (cached) {
+      cacheMetrics?.hit();
+      return cached;
+    }
+    cacheMetrics?.miss();
     let pending = inFlight.get(key) as Promise<CacheEntry<T>> | undefined;
     if (!pending) {
       pending = load()
