@@ -46,6 +46,7 @@ import { buildValidatorCompiler } from './plugins/validation.js';
 import { createRedis } from './redis.js';
 import { createRedisBroadcast } from './redis-broadcast.js';
 import { seedDemoCatalogs } from './seed.js';
+import { unavailable } from './shared/errors.js';
 import { urlForLog } from './shared/log-url.js';
 import { FORMATS, ProblemSchema } from './shared/schemas.js';
 
@@ -76,7 +77,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     routerOptions: { ignoreTrailingSlash: true },
     // Behind a load balancer the client's address is in X-Forwarded-For; per-IP limits need the real one.
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // Our own 503 while closing (below), as problem+json with Retry-After, instead of Fastify's.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
     // The serializer compiles the same schemas; our formats are input rules, nothing for it to check.
@@ -129,6 +131,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const catalogService = createCatalogService({
     cache: catalogCache,
+    cacheMetrics: metrics.catalogCache,
     catalogs: createCatalogRepository(db),
     transaction: createUnitOfWork(db, (trx) => ({
       catalogs: createCatalogRepository(trx),
@@ -148,8 +151,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);
   scheduleIdempotencyPurge(app, rechargeService, config.idempotencyKeyTtlMs);
 
+  let isClosing = false;
+  app.addHook('preClose', async () => {
+    isClosing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (isClosing) {
+      reply.header('connection', 'close');
+      throw unavailable();
+    }
   });
 
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])

@@ -24,7 +24,12 @@ export async function migrateToLatest(db: Kysely<DB>): Promise<MigrationResult[]
     migrationTableSchema: rows[0]?.schema ?? 'public',
     provider: { getMigrations: async () => migrations },
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return results ?? [];
+  for (let attempt = 1; ; attempt += 1) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return results ?? [];
+    // Kysely looks through every schema of the database; one dropped meanwhile (3F000) is worth a retry.
+    if ((error as { code?: string }).code !== INVALID_SCHEMA_NAME || attempt === 3) throw error;
+  }
 }
+
+const INVALID_SCHEMA_NAME = '3F000';

@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { claro, postJson, rechargeBody, sendAdminKeyByDefault, testConfig } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
+import { startTcpProxy, type TcpProxy, targetOf } from './helpers/tcp-proxy.js';
+
+const redisTargets = process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
+const databaseTarget = process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite';
+const RECHARGES_PER_MINUTE = 3;
+
+type Instance = { app: FastifyInstance; lines: string[] };
+
+async function startInstance(database: TestDatabase, redisUrl: string, prefix: string): Promise<Instance> {
+  const lines: string[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const config = testConfig({
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    RECHARGES_PER_CLIENT_PER_MINUTE: String(RECHARGES_PER_MINUTE),
+    // PGlite's start-up work blocks this worker's event loop for seconds; shedding is not on trial here.
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+  });
+  const app = sendAdminKeyByDefault(await buildApp(config, { database, logStream: stream }));
+  await app.ready();
+  return { app, lines };
+}
+
+// A write that could not tell the other instances (a revocation, a catalog change) says so, once for itself.
+const UNCONFIRMED = '"msg":"could not confirm a broadcast on every instance"';
+
+/** Warnings that mention Redis, from line `since` on: the outage's own, or the unconfirmed writes'. */
+function redisWarnings(instance: Instance, since: number, kind: 'outage' | 'unconfirmed' = 'outage') {
+  return instance.lines
+    .slice(since)
+    .filter((line) => line.includes('"level":40') && /redis/i.test(line))
+    .filter((line) => line.includes(UNCONFIRMED) === (kind === 'unconfirmed'));
+}
+
+async function createKey(instance: Instance, client: string, scopes: string[]) {
+  const response = await postJson(instance.app, '/ApiKeys', { name: client, client, scopes });
+  expect(response.statusCode).toBe(201);
+  return response.json() as { id: string; key: string };
+}
+
+/** Recharges through each instance in turn; the statuses in order. */
+async function rechargeStatuses(instances: Instance[], key: string) {
+  const statuses: number[] = [];
+  for (const { app } of instances) {
+    const response = await postJson(app, '/PhoneRecharges', rechargeBody, { authorization: `Bearer ${key}` });
+    statuses.push(response.statusCode);
+  }
+  return statuses;
+}
+
+const readCatalog = (instance: Instance, key?: string) =>
+  instance.app.inject({
+    method: 'GET',
+    url: '/CompanyProducts?company_id=claro_11',
+    ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
+  });
+
+/** Revokes a key through `on`; how long the DELETE took. */
+async function revoke(on: Instance, keyId: string) {
+  const started = performance.now();
+  const response = await on.app.inject({ method: 'DELETE', url: `/ApiKeys?id=${keyId}` });
+  expect(response.statusCode).toBe(204);
+  return performance.now() - started;
+}
+
+/** Local checks every instance must pass without Redis: catalog, recharges, limits, revocation. */
+async function expectServedWithoutRedis(instance: Instance, client: string) {
+  expect((await readCatalog(instance)).json()).toEqual(claro);
+  const limited = await createKey(instance, client, ['recharges:write']);
+  const statuses = await rechargeStatuses([instance, instance, instance, instance], limited.key);
+  expect(statuses).toEqual([201, 201, 201, 429]);
+  const revoked = await createKey(instance, `${client}-revoked`, ['catalog:read']);
+  expect((await readCatalog(instance, revoked.key)).statusCode).toBe(200);
+  // Nobody else can be told: the DELETE must not wait out the acknowledgement timeout.
+  expect(await revoke(instance, revoked.id)).toBeLessThan(1500);
+  expect((await readCatalog(instance, revoked.key)).statusCode).toBe(401);
+}
+
+describe('when Redis is configured and refuses connections from the start', () => {
+  let proxy: TcpProxy;
+  let database: TestDatabase;
+  let instance: Instance;
+  beforeAll(async () => {
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: 1 });
+    proxy.refuse();
+    database = await createTestDatabase('pglite');
+    instance = await startInstance(database, proxy.urlFor('redis://127.0.0.1:6379'), 'faults-absent:');
+  });
+  afterAll(async () => {
+    await database.close();
+    await proxy.close();
+  });
+
+  it('then it serves, limits and revokes in process, warns once, and closes promptly', async () => {
+    const created = await postJson(instance.app, '/CompanyProducts', claro);
+    expect(created.statusCode).toBe(201);
+    await expectServedWithoutRedis(instance, 'absent');
+    for (let i = 0; i < 10; i += 1) expect((await readCatalog(instance)).statusCode).toBe(200);
+    const warnings = redisWarnings(instance, 0);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('Redis is unavailable');
+    // The catalog creation and the revocation.
+    expect(redisWarnings(instance, 0, 'unconfirmed')).toHaveLength(2);
+
+    const started = performance.now();
+    await instance.app.close();
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe.each(redisTargets)('two instances sharing Redis (%s) through a failing network', (redisUrl) => {
+  const prefix = `faults-${randomBytes(4).toString('hex')}:`;
+  let proxy: TcpProxy;
+  let database: TestDatabase;
+  let a: Instance;
+  let b: Instance;
+  beforeAll(async () => {
+    proxy = await startTcpProxy(targetOf(redisUrl, 6379));
+    database = await createTestDatabase(databaseTarget);
+    a = await startInstance(database, proxy.urlFor(redisUrl), prefix);
+    b = await startInstance(database, proxy.urlFor(redisUrl), prefix);
+    expect((await postJson(a.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await a.app.close();
+    await b.app.close();
+    await proxy.close();
+    await database.close();
+    const direct = new Redis(redisUrl);
+    const keys = await direct.keys(`${prefix}*`);
+    if (keys.length > 0) await direct.del(...keys);
+    await direct.quit();
+  });
+
+  async function expectSharedAgain(client: string) {
+    const { key } = await createKey(a, client, ['recharges:write']);
+    // B's second recharge is the client's fourth: refused only if B counts in the same Redis as A.
+    expect(await rechargeStatuses([a, a, b, b], key)).toEqual([201, 201, 201, 429]);
+  }
+
+  it('with Redis up, the recharge budget of a client is shared by both instances', async () => {
+    await expectSharedAgain('shared-before');
+  });
+
+  it('when Redis is cut and refused, each instance serves on its own and warns once', async () => {
+    const since = { a: a.lines.length, b: b.lines.length };
+    proxy.refuse();
+    proxy.cutAll();
+    await expect.poll(() => redisWarnings(a, since.a).length).toBe(1);
+    await expect.poll(() => redisWarnings(b, since.b).length).toBe(1);
+
+    await expectServedWithoutRedis(a, 'outage-a');
+    await expectServedWithoutRedis(b, 'outage-b');
+    for (let i = 0; i < 10; i += 1) {
+      expect((await readCatalog(a)).statusCode).toBe(200);
+      expect((await readCatalog(b)).statusCode).toBe(200);
+    }
+    for (const [instance, from] of [
+      [a, since.a],
+      [b, since.b],
+    ] as const) {
+      expect(redisWarnings(instance, from)).toHaveLength(1);
+      expect(redisWarnings(instance, from)[0]).toContain('Redis is unavailable');
+      expect(redisWarnings(instance, from, 'unconfirmed')).toHaveLength(1);
+    }
+  });
+
+  it('when Redis returns, both instances use it again by themselves', async () => {
+    const started = performance.now();
+    proxy.restore();
+    const isBack = (instance: Instance) => instance.lines.some((line) => line.includes('Redis is back'));
+    await expect.poll(() => isBack(a) && isBack(b), { timeout: 10_000 }).toBe(true);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    await expectSharedAgain('shared-after');
+
+    // A revocation on one instance is in force on the other at once.
+    const { id, key } = await createKey(a, 'revoked-across', ['catalog:read']);
+    expect((await readCatalog(b, key)).statusCode).toBe(200);
+    await revoke(a, id);
+    expect((await readCatalog(b, key)).statusCode).toBe(401);
+  });
+
+  it('when Redis goes away again, each instance warns once more', async () => {
+    const since = { a: a.lines.length, b: b.lines.length };
+    proxy.refuse();
+    proxy.cutAll();
+    await expect.poll(() => redisWarnings(a, since.a).length).toBe(1);
+    await expect.poll(() => redisWarnings(b, since.b).length).toBe(1);
+    for (let i = 0; i < 10; i += 1) {
+      expect((await readCatalog(a)).statusCode).toBe(200);
+      expect((await readCatalog(b)).statusCode).toBe(200);
+    }
+    expect(redisWarnings(a, since.a)).toHaveLength(1);
+    expect(redisWarnings(b, since.b)).toHaveLength(1);
+  });
+});
