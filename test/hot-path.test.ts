@@ -136,7 +136,9 @@ describe.each(postgresTargets)('the phone number listing as the table grows (%s)
         )}`.execute(database.db);
         const plan = JSON.stringify(rows[0]?.['QUERY PLAN']);
         // One of the two (…, phone_number, created_at, id) indexes, never the whole table.
-        expect(plan).toMatch(/"Node Type":"(Bitmap Index|Index|Index Only) Scan"[^}]*"Index Name":"recharges_\w*phone_number_created_at_id_idx"/);
+        expect(plan).toMatch(
+          /"Node Type":"(Bitmap Index|Index|Index Only) Scan"[^}]*"Index Name":"recharges_\w*phone_number_created_at_id_idx"/,
+        );
         expect(plan).not.toMatch(/Seq Scan/);
       }
     } finally {

@@ -82,6 +82,19 @@ describe.each(databaseTargets)('/metrics on %s', (target) => {
     expect(sample(text, 'recharges_refused_total{code="unauthenticated"}')).toBe(1);
   });
 
+  it('when a catalog is read twice, then the catalog cache counts both lookups, the second a hit', async () => {
+    const before = await scrape(t.app);
+    const hit = 'catalog_cache_requests_total{result="hit"}';
+    const miss = 'catalog_cache_requests_total{result="miss"}';
+    for (let read = 0; read < 2; read++) {
+      expect((await t.app.inject({ url: '/CompanyProducts?company_id=claro_11' })).statusCode).toBe(200);
+    }
+    const after = await scrape(t.app);
+    const delta = (series: string) => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
+    expect(delta(hit) + delta(miss)).toBe(2);
+    expect(delta(hit)).toBeGreaterThanOrEqual(1);
+  });
+
   it('shows the catalog cache counters, and the pool gauges only where there is a pool', async () => {
     const text = await scrape(t.app);
     expect(sample(text, 'catalog_cache_requests_total{result="hit"}')).toBeGreaterThanOrEqual(0);

@@ -1,0 +1,181 @@
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { gcpLoggerOptions, parseTraceContext, traceFields } from '../src/logging.js';
+import { createTestApp } from './helpers/app.js';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
+
+describe('parseTraceContext', () => {
+  it('reads the W3C traceparent: trace, span and the sampled flag', () => {
+    expect(parseTraceContext({ traceparent: TRACEPARENT })).toEqual({
+      traceId: TRACE_ID,
+      spanId: '00f067aa0ba902b7',
+      isSampled: true,
+    });
+    expect(parseTraceContext({ traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-00` })?.isSampled).toBe(false);
+  });
+
+  it('reads X-Cloud-Trace-Context, turning its decimal span id into 16 hex digits', () => {
+    expect(parseTraceContext({ 'x-cloud-trace-context': `${TRACE_ID.toUpperCase()}/1;o=1` })).toEqual({
+      traceId: TRACE_ID,
+      spanId: '0000000000000001',
+      isSampled: true,
+    });
+    expect(parseTraceContext({ 'x-cloud-trace-context': `${TRACE_ID}/18446744073709551615` })).toEqual({
+      traceId: TRACE_ID,
+      spanId: 'ffffffffffffffff',
+      isSampled: undefined,
+    });
+    expect(parseTraceContext({ 'x-cloud-trace-context': TRACE_ID })).toEqual({
+      traceId: TRACE_ID,
+      spanId: undefined,
+      isSampled: undefined,
+    });
+    // Past 64 bits the span id is dropped; the trace still groups the lines.
+    expect(parseTraceContext({ 'x-cloud-trace-context': `${TRACE_ID}/18446744073709551616;o=0` })).toEqual({
+      traceId: TRACE_ID,
+      spanId: undefined,
+      isSampled: false,
+    });
+  });
+
+  it('prefers traceparent, and falls back to X-Cloud-Trace-Context when traceparent is invalid', () => {
+    const other = 'a'.repeat(32);
+    expect(
+      parseTraceContext({ traceparent: TRACEPARENT, 'x-cloud-trace-context': `${other}/5` })?.traceId,
+    ).toBe(TRACE_ID);
+    for (const invalid of [
+      `ff-${TRACE_ID}-00f067aa0ba902b7-01`,
+      `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+      `00-${TRACE_ID}-${'0'.repeat(16)}-01`,
+      `00-${TRACE_ID.toUpperCase()}-00f067aa0ba902b7-01`,
+      'garbage',
+    ]) {
+      expect(
+        parseTraceContext({ traceparent: invalid, 'x-cloud-trace-context': `${other}/5` })?.traceId,
+      ).toBe(other);
+    }
+  });
+
+  it.each([
+    {},
+    { traceparent: 'nope' },
+    { 'x-cloud-trace-context': 'not-a-trace/1;o=1' },
+    { 'x-cloud-trace-context': `${'0'.repeat(32)}/1` },
+  ])('when the headers are %j, then there is no trace', (headers) => {
+    expect(parseTraceContext(headers)).toBeNull();
+    expect(traceFields('my-project', headers)).toEqual({});
+  });
+});
+
+describe('gcpLoggerOptions', () => {
+  function capture() {
+    const stream = new PassThrough();
+    const lines: Record<string, unknown>[] = [];
+    stream.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+    });
+    const logger = pino({ level: 'trace', ...gcpLoggerOptions() }, stream);
+    return { logger, lines };
+  }
+
+  it('names each pino level with Cloud Logging severity, writes `message` and an RFC 3339 time', async () => {
+    const { logger, lines } = capture();
+    logger.trace('t');
+    logger.debug('d');
+    logger.info({ purged: 3 }, 'i');
+    logger.warn('w');
+    logger.fatal('f');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.map((line) => [line.severity, line.message])).toEqual([
+      ['DEBUG', 't'],
+      ['DEBUG', 'd'],
+      ['INFO', 'i'],
+      ['WARNING', 'w'],
+      ['CRITICAL', 'f'],
+    ]);
+    expect(lines[2]).toMatchObject({ purged: 3 });
+    for (const line of lines) {
+      expect(line).not.toHaveProperty('level');
+      expect(line).not.toHaveProperty('msg');
+      expect(new Date(String(line.time)).toISOString()).toBe(line.time);
+    }
+  });
+
+  it('when an error is logged, then ERROR with its stack in stack_trace, for Error Reporting', async () => {
+    const { logger, lines } = capture();
+    logger.error({ err: new Error('boom') }, 'unexpected error');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines[0]).toMatchObject({ severity: 'ERROR', message: 'unexpected error' });
+    expect(String(lines[0]?.stack_trace)).toMatch(/^Error: boom\n\s+at /);
+  });
+});
+
+describe('LOG_FORMAT in the configuration', () => {
+  it.each([
+    [{}, 'json'],
+    [{ K_SERVICE: 'recharge-api' }, 'gcp'],
+    [{ K_SERVICE: 'recharge-api', LOG_FORMAT: 'json' }, 'json'],
+    [{ LOG_FORMAT: 'gcp' }, 'gcp'],
+  ])('when the environment is %j, then the format is %s', (env, format) => {
+    expect(loadConfig(env).logFormat).toBe(format);
+  });
+
+  it.each([
+    ['LOG_FORMAT', 'xml'],
+    ['GOOGLE_CLOUD_PROJECT', 'Not A Project'],
+    ['METRICS_PORT', '70000'],
+  ])('when %s=%s, then start-up fails naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+});
+
+describe('the app with LOG_FORMAT=gcp', () => {
+  it("when a request carries a trace, then each of its lines names the project's trace; secrets stay out", async () => {
+    const t = await createTestApp('pglite', { LOG_FORMAT: 'gcp', GOOGLE_CLOUD_PROJECT: 'my-project' });
+    try {
+      const response = await t.app.inject({
+        url: '/CompanyProducts',
+        headers: { traceparent: TRACEPARENT, 'x-request-id': 'gcp-1' },
+      });
+      expect(response.statusCode).toBe(200);
+      const lines = t.logs().filter((line) => line.request_id === 'gcp-1');
+      expect(lines.map((line) => line.message)).toEqual(['incoming request', 'request completed']);
+      for (const line of lines) {
+        expect(line).toMatchObject({
+          severity: 'INFO',
+          'logging.googleapis.com/trace': `projects/my-project/traces/${TRACE_ID}`,
+          'logging.googleapis.com/spanId': '00f067aa0ba902b7',
+          'logging.googleapis.com/trace_sampled': true,
+        });
+      }
+      expect(JSON.stringify(lines)).not.toContain('test-admin-key');
+
+      await t.app.inject({ url: '/healthz', headers: { 'x-request-id': 'gcp-2' } });
+      const untraced = t.logs().filter((line) => line.request_id === 'gcp-2');
+      expect(untraced).toHaveLength(2);
+      for (const line of untraced) expect(line).not.toHaveProperty(['logging.googleapis.com/trace']);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('when the project is unknown, then lines are still in Cloud Logging form, without a trace', async () => {
+    const t = await createTestApp('pglite', { LOG_FORMAT: 'gcp' });
+    try {
+      await t.app.inject({ url: '/healthz', headers: { traceparent: TRACEPARENT, 'x-request-id': 'gcp-3' } });
+      const lines = t.logs().filter((line) => line.request_id === 'gcp-3');
+      expect(lines).toHaveLength(2);
+      for (const line of lines) {
+        expect(line).toMatchObject({ severity: 'INFO' });
+        expect(line).not.toHaveProperty(['logging.googleapis.com/trace']);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
