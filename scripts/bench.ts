@@ -24,9 +24,10 @@
  *
  * Environment: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_MEMORY_REQUESTS (1000000),
  * BENCH_MEMORY_POST_EVERY (10), BENCH_GROWTH_ROWS (1000000), BENCH_PROFILE (unset), BENCH_ONLY
- * (comma-separated phases: growth, throughput, memory, profile), BENCH_LOG_LEVEL (warn),
- * BENCH_SERVICE_NODE_OPTIONS (unset), DATABASE_URL (default the local test database). Other variables of the
- * service (e.g. DB_POOL_SIZE) pass through from this environment unless the bench sets them itself.
+ * (comma-separated phases: growth, throughput, memory, profile), BENCH_LOG_LEVEL (warn), DATABASE_URL
+ * (default the local test database); for experiments only, BENCH_SERVICE_NODE_OPTIONS (the service's
+ * NODE_OPTIONS) and BENCH_SERVICE_ENTRY (another build to run instead of dist/server.js). Other variables of
+ * the service (e.g. DB_POOL_SIZE) pass through from this environment unless the bench sets them itself.
  * Results go to stdout and bench-results/latest.json; profiles to bench-results/profiles/.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -92,6 +93,8 @@ const MEMORY_REQUESTS = positiveIntegerFromEnv('BENCH_MEMORY_REQUESTS', 1_000_00
 const MEMORY_POST_EVERY = positiveIntegerFromEnv('BENCH_MEMORY_POST_EVERY', 10);
 const GROWTH_ROWS = positiveIntegerFromEnv('BENCH_GROWTH_ROWS', 1_000_000);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'warn';
+// For experiments only: another build of the service (e.g. a patched copy of dist/) to run instead.
+const SERVICE_ENTRY = process.env.BENCH_SERVICE_ENTRY || 'dist/server.js';
 const SELECTED = selectedPhases();
 const WARMUP_SECONDS = 2;
 const CONNECTIONS = 50;
@@ -106,6 +109,7 @@ const STOP_GRACE_MS = 5000;
 // A profiled process writes its profile on exit, which takes a moment for a large one.
 const PROFILE_STOP_GRACE_MS = 30_000;
 const RSS_SAMPLE_MS = 1000;
+const OUTPUT_TAIL_CHARS = 4096;
 const HEAP_SAMPLE_MS = 5000;
 // USER_HZ: the unit of /proc/stat and /proc/<pid>/stat times, 100 on every Linux this runs on.
 const TICKS_PER_SECOND = 100;
@@ -180,9 +184,10 @@ const RECHARGE_POST: Target = {
   body: RECHARGE_BODY,
   idempotencyKey: true,
 };
+const HELLO_GET: Target = { name: 'hello GET', server: 'hello', method: 'GET', path: '/hello' };
 // Run in this order every round, so slow drift (thermal, neighbours) spreads over all targets.
 const TARGETS: Target[] = [
-  { name: 'hello GET', server: 'hello', method: 'GET', path: '/hello' },
+  HELLO_GET,
   CATALOG_GET,
   {
     name: 'hello POST',
@@ -213,7 +218,8 @@ type Server = {
   name: string;
   process: ChildProcess;
   baseUrl: string;
-  outputTail: string[];
+  /** The last few KiB of its stdout and stderr, to explain a failed start. */
+  outputTail: string;
   exit: Promise<number | null>;
 };
 /** How busy the machine was with other work while a phase ran. */
@@ -238,6 +244,9 @@ const cleanups: Array<() => Promise<void>> = [];
 const ownPids = new Set<number>([process.pid]);
 const phaseLoads: PhaseLoad[] = [];
 let idempotencyKeysSent = 0;
+// One connection for the whole run, so its backend (which does the seeding) is alive at the end of each phase
+// and its CPU time counts as PostgreSQL's; closed by the last cleanup, after the schema is dropped.
+let adminClient: Promise<pg.Client> | undefined;
 let aborting = false;
 
 await main();
@@ -291,6 +300,8 @@ async function benchmark(): Promise<void> {
       memoryRequests: MEMORY_REQUESTS,
       memoryPostEvery: MEMORY_POST_EVERY,
       logLevel: LOG_LEVEL,
+      serviceEntry: SERVICE_ENTRY,
+      serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null,
       serviceEnv: { ...SERVICE_ENV, ADMIN_API_KEY: '[random per run]' },
     },
     machine,
@@ -303,7 +314,7 @@ async function benchmark(): Promise<void> {
     const hello = SELECTED.has('throughput')
       ? await startServer('hello', ['--import', 'tsx', 'scripts/hello-server.ts'], {}, pinning)
       : undefined;
-    const service = await startServer('service', ['dist/server.js'], serviceEnv, pinning);
+    const service = await startServer('service', [SERVICE_ENTRY], serviceEnv, pinning);
     if (hello) await waitUntilReady(hello, '/hello');
     await waitUntilReady(service, '/readyz');
     if (pinning.enabled) verifyServersPinned(hello ? [hello, service] : [service]);
@@ -466,13 +477,12 @@ async function verifyServiceUsesSchema(schema: string): Promise<void> {
 }
 
 async function adminQuery(text: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    return await client.query(text);
-  } finally {
-    await client.end();
+  if (!adminClient) {
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    adminClient = client.connect().then(() => client);
+    cleanups.push(() => client.end());
   }
+  return (await adminClient).query(text);
 }
 
 // --------------------------------------------------------------------------------------------- servers
@@ -498,13 +508,13 @@ async function startServer(
     name,
     process: child,
     baseUrl: `http://127.0.0.1:${port}`,
-    outputTail: [],
+    outputTail: '',
     exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
   };
   // Drained continuously: a full pipe would block the server; the tail explains a failed start.
   const keepTail = (chunk: Buffer) => {
-    server.outputTail.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    server.outputTail.splice(0, Math.max(0, server.outputTail.length - 40));
+    // Cheap on purpose: at LOG_LEVEL=info the service writes two lines per request, read on the loader's CPU.
+    server.outputTail = (server.outputTail + chunk.toString('latin1')).slice(-OUTPUT_TAIL_CHARS);
   };
   child.stdout?.on('data', keepTail);
   child.stderr?.on('data', keepTail);
@@ -530,7 +540,7 @@ async function waitUntilReady(server: Server, probePath: string): Promise<void> 
     exited = true;
   });
   while (Date.now() < deadline) {
-    if (exited) throw new Error(`${server.name} exited during start-up:\n${server.outputTail.join('\n')}`);
+    if (exited) throw new Error(`${server.name} exited during start-up:\n${server.outputTail}`);
     try {
       const response = await fetch(`${server.baseUrl}${probePath}`, { signal: AbortSignal.timeout(1000) });
       await response.arrayBuffer();
@@ -540,7 +550,7 @@ async function waitUntilReady(server: Server, probePath: string): Promise<void> 
     }
     await sleep(100);
   }
-  throw new Error(`${server.name} not ready after ${READY_TIMEOUT_MS} ms:\n${server.outputTail.join('\n')}`);
+  throw new Error(`${server.name} not ready after ${READY_TIMEOUT_MS} ms:\n${server.outputTail}`);
 }
 
 /** SIGTERM, then SIGKILL after the grace; resolves to the exit code (null when it had to be killed). */
@@ -1099,21 +1109,39 @@ function memoryReport(memory: Awaited<ReturnType<typeof memoryPhase>>): string[]
 
 // ---------------------------------------------------------------------------------------------- profile
 
-/** One `--cpu-prof` server per endpoint, so each profile holds one kind of request. */
+/**
+ * One `--cpu-prof` server per endpoint, so each profile holds one kind of request; the hello-world is profiled
+ * too (set BENCH_PROFILE_HELLO=0 to skip it), as the floor: what the framework, Node.js and the kernel cost
+ * for any request.
+ */
 async function profilePhase(serviceEnv: Record<string, string>, pinning: Pinning) {
   await mkdir(PROFILE_DIR, { recursive: true });
+  const runs = [
+    { target: CATALOG_GET, entry: [SERVICE_ENTRY], env: serviceEnv, probe: '/readyz' },
+    { target: RECHARGE_POST, entry: [SERVICE_ENTRY], env: serviceEnv, probe: '/readyz' },
+    ...(process.env.BENCH_PROFILE_HELLO === '0'
+      ? []
+      : [
+          {
+            target: HELLO_GET,
+            entry: ['--import', 'tsx', 'scripts/hello-server.ts'],
+            env: {},
+            probe: '/hello',
+          },
+        ]),
+  ];
   const profiles: Array<{ title: string; file: string; requestsPerSecond: number; summary: ProfileSummary }> =
     [];
-  for (const target of [CATALOG_GET, RECHARGE_POST]) {
+  for (const { target, entry, env, probe } of runs) {
     const slug = target.name.replace(/\s+/g, '-').toLowerCase();
     const fileName = `${slug}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
     const server = await startServer(
-      `profiled service (${target.name})`,
-      ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${fileName}`, 'dist/server.js'],
-      serviceEnv,
+      `profiled ${target.name}`,
+      ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${fileName}`, ...entry],
+      env,
       pinning,
     );
-    await waitUntilReady(server, '/readyz');
+    await waitUntilReady(server, probe);
     progress(`profile: ${target.name} for ${SECONDS} s…`);
     await generateLoad(target, server.baseUrl, WARMUP_SECONDS);
     // process.hrtime and V8's profile timestamps are both CLOCK_MONOTONIC in µs on Linux.
@@ -1122,7 +1150,8 @@ async function profilePhase(serviceEnv: Record<string, string>, pinning: Pinning
     const toMicros = Number(process.hrtime.bigint() / 1000n);
     const code = await stopServer(server, PROFILE_STOP_GRACE_MS);
     const file = path.join(PROFILE_DIR, fileName);
-    if (code !== 0 || !existsSync(file))
+    // The hello-world has no SIGTERM handler: it dies of the signal, and Node.js writes no profile then.
+    if (!existsSync(file))
       throw new Error(`${server.name} exited with ${code} and left no ${path.relative(ROOT, file)}`);
     let summary = summarizeProfile(readProfile(file), file, { fromMicros, toMicros, root: ROOT, top: 40 });
     // Should the clocks ever disagree, the whole profile (start-up included) is better than nothing.
@@ -1181,13 +1210,12 @@ async function inPhase<T>(phase: string, work: () => Promise<T>): Promise<T> {
   const seconds = (Date.now() - started) / 1000;
   const capacity = after.machine.total - before.machine.total || 1;
   const ownUsed = ownTicks(after.processes) - ownTicks(before.processes);
+  const postgres = postgresTicks(after.processes) - postgresTicks(before.processes);
   const others = new Map<string, number>();
-  let postgres = 0;
   for (const [pid, { comm, ticks }] of after.processes) {
     const used = ticks - (before.processes.get(pid)?.ticks ?? 0);
-    if (used <= 0 || ownPids.has(pid)) continue;
-    if (comm === 'postgres') postgres += used;
-    else others.set(comm, (others.get(comm) ?? 0) + used);
+    if (used <= 0 || ownPids.has(pid) || comm === 'postgres') continue;
+    others.set(comm, (others.get(comm) ?? 0) + used);
   }
   const busy = after.machine.busy - before.machine.busy;
   const other = Math.max(0, busy - ownUsed - postgres);
@@ -1265,6 +1293,15 @@ function processTicks(): Map<number, ProcessTicks> {
   return ticks;
 }
 
+// Every PostgreSQL process, plus the backends that exited (the postmaster's reaped children): the pool closes
+// connections idle for 10 s, so backends come and go between rounds. All databases, other suites' too.
+function postgresTicks(processes: Map<number, ProcessTicks>): number {
+  let total = 0;
+  for (const { comm, ticks, childrenTicks } of processes.values())
+    if (comm === 'postgres') total += ticks + childrenTicks;
+  return total;
+}
+
 // This process with its reaped children (servers that exited), plus the servers still running.
 function ownTicks(processes: Map<number, ProcessTicks>): number {
   const self = processes.get(process.pid);
@@ -1294,7 +1331,7 @@ function printReport(machine: Machine, pinning: Pinning, report: string[], resul
       `Linux ${machine.kernel}, node ${machine.node}, PostgreSQL ${machine.postgres}`,
     `PostgreSQL: ${settings}`,
     `pinning: ${pinning.enabled ? 'yes' : 'no'} (${pinning.reason})`,
-    `service: NODE_ENV=production LOG_LEVEL=${LOG_LEVEL}, OVERLOAD_MAX_EVENT_LOOP_DELAY_MS=0 (load shedding off), ` +
+    `service: node ${SERVICE_ENTRY}${process.env.BENCH_SERVICE_NODE_OPTIONS ? ` (NODE_OPTIONS=${process.env.BENCH_SERVICE_NODE_OPTIONS})` : ''}, NODE_ENV=production LOG_LEVEL=${LOG_LEVEL}, OVERLOAD_MAX_EVENT_LOOP_DELAY_MS=0 (load shedding off), ` +
       'rate limits on at their maxima (1e6/min per key and client, 1e7/min per address)',
     `load average (1 min) before the start: ${machine.loadBefore}` +
       (machine.loadBefore > BUSY_LOAD
