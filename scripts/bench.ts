@@ -33,7 +33,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { type AddressInfo, createServer } from 'node:net';
 import { cpus, loadavg, release, totalmem } from 'node:os';
@@ -1134,10 +1134,13 @@ async function profilePhase(serviceEnv: Record<string, string>, pinning: Pinning
     [];
   for (const { target, entry, env, probe } of runs) {
     const slug = target.name.replace(/\s+/g, '-').toLowerCase();
-    const fileName = `${slug}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    // A directory per run: Node.js writes one profile per thread (tsx's loader has a thread of its own), named
+    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; the main thread's is thread 0.
+    const threadsDir = path.join(PROFILE_DIR, `${slug}-${stamp}`);
     const server = await startServer(
       `profiled ${target.name}`,
-      ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${fileName}`, ...entry],
+      ['--cpu-prof', `--cpu-prof-dir=${threadsDir}`, ...entry],
       env,
       pinning,
     );
@@ -1149,10 +1152,14 @@ async function profilePhase(serviceEnv: Record<string, string>, pinning: Pinning
     const result = await generateLoad(target, server.baseUrl, SECONDS);
     const toMicros = Number(process.hrtime.bigint() / 1000n);
     const code = await stopServer(server, PROFILE_STOP_GRACE_MS);
-    const file = path.join(PROFILE_DIR, fileName);
-    // The hello-world has no SIGTERM handler: it dies of the signal, and Node.js writes no profile then.
-    if (!existsSync(file))
-      throw new Error(`${server.name} exited with ${code} and left no ${path.relative(ROOT, file)}`);
+    const mainThread = existsSync(threadsDir)
+      ? readdirSync(threadsDir).find((name) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(name))
+      : undefined;
+    if (!mainThread)
+      throw new Error(`${server.name} exited with ${code} and left no main-thread profile in ${threadsDir}`);
+    const file = path.join(PROFILE_DIR, `${slug}-${stamp}.cpuprofile`);
+    await rename(path.join(threadsDir, mainThread), file);
+    await rm(threadsDir, { recursive: true, force: true });
     let summary = summarizeProfile(readProfile(file), file, { fromMicros, toMicros, root: ROOT, top: 40 });
     // Should the clocks ever disagree, the whole profile (start-up included) is better than nothing.
     let title = `PROFILE ${target.name} (${result.requests.average.toFixed(0)} req/s under --cpu-prof), ${path.relative(ROOT, file)}`;
