@@ -14,7 +14,7 @@ import { loggingOptions } from './logging.js';
 import {
   apiKeyRoutes,
   createApiKeyRepository,
-  createApiKeyService,
+  createApiKeyServiceOn,
   createLocalRevocationBus,
   createRedisRevocationBus,
 } from './modules/api-keys/index.js';
@@ -139,15 +139,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     })),
   });
   const rechargeService = createRechargeService({ recharges: createRechargeRepository(db) });
-  const apiKeyService = createApiKeyService({
-    keys: createApiKeyRepository(db),
-    transaction: createUnitOfWork(db, (trx) => ({
-      keys: createApiKeyRepository(trx),
-      audit: createAuditRepository(trx),
-    })),
-    revocations,
-    adminApiKey: config.adminApiKey,
-  });
+  // The same wiring as the operators' CLI.
+  const apiKeyService = createApiKeyServiceOn(db, { revocations, adminApiKey: config.adminApiKey });
   if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);
   scheduleIdempotencyPurge(app, rechargeService, config.idempotencyKeyTtlMs);
 
