@@ -13,7 +13,6 @@ import { createUnitOfWork } from './db/unit-of-work.js';
 import { loggingOptions } from './logging.js';
 import {
   apiKeyRoutes,
-  createApiKeyRepository,
   createApiKeyServiceOn,
   createLocalRevocationBus,
   createRedisRevocationBus,
