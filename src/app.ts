@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { createMemoryCatalogCache } from './cache/catalog-cache.js';
@@ -41,6 +40,7 @@ import { createMetrics, metricsPlugin } from './plugins/metrics.js';
 import { overloadPlugin } from './plugins/overload.js';
 import { createRateLimits } from './plugins/rate-limit.js';
 import { createRateLimitStore } from './plugins/rate-limit-store.js';
+import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
 import { createRedis } from './redis.js';
 import { createRedisBroadcast } from './redis-broadcast.js';
@@ -147,12 +147,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('preClose', async () => {
     isClosing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-    if (isClosing) {
-      reply.header('connection', 'close');
-      throw unavailable();
-    }
+  await app.register(securityHeadersPlugin);
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!isClosing) return done();
+    reply.header('connection', 'close');
+    done(unavailable());
   });
 
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
@@ -160,7 +159,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(errorsPlugin, { bodyLimitBytes: config.bodyLimitBytes });
   // First of the onRequest hooks: an overloaded instance sheds a request before doing any work for it.
   await app.register(overloadPlugin, { maxEventLoopDelayMs: config.overloadMaxEventLoopDelayMs });
-  await app.register(helmet);
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: config.corsOrigins,

@@ -6,6 +6,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import type { HTTPMethods } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
+import { API_HEADERS, helmetHeaders } from '../src/plugins/security-headers.js';
 import {
   claro,
   createTestApp,
@@ -91,6 +92,25 @@ describe.each(databaseTargets)('operations on %s', (target) => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/html/);
     expect(response.body).toContain('<html');
+    // The page's own policy (swagger-ui's staticCSP) replaces the default one, which would block its script.
+    const policy = String(response.headers['content-security-policy']);
+    expect(policy).not.toBe(helmetHeaders()['content-security-policy']);
+    expect(policy).toMatch(/script-src 'self'/);
+    const { 'content-security-policy': _, ...pageHeaders } = helmetHeaders();
+    expect(Object.keys(pageHeaders).length).toBeGreaterThan(10);
+    expect(response.headers).toMatchObject(pageHeaders);
+  });
+
+  it('when anything else answers, then it carries the API’s security headers and its request id', async () => {
+    const expected = API_HEADERS;
+    for (const url of ['/CompanyProducts', '/healthz', '/nowhere', '/openapi.json', '/docsx']) {
+      for (const headers of [{}, { authorization: undefined }, { authorization: 'Bearer rk_nope' }]) {
+        const response = await t.app.inject({ method: 'GET', url, headers });
+        expect(response.headers, `${url} ${JSON.stringify(headers)}`).toMatchObject(expected);
+        expect(response.headers['x-request-id']).toEqual(expect.any(String));
+        expect(response.headers['x-dns-prefetch-control'], 'a page header').toBeUndefined();
+      }
+    }
   });
 
   it('when a request carries a phone number and a bearer token, then neither appears in the logs', async () => {

@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import helmet from 'helmet';
+
+/**
+ * What every JSON response carries: the headers the OWASP REST Security Cheat Sheet lists for APIs. A JSON
+ * body is read by programs, not rendered, so helmet's browser-page headers (referrer policy, DNS prefetch,
+ * download options, origin agent cluster, legacy XSS filter, cross-domain policies, opener policy) would
+ * protect nothing here, and each header line costs every response (docs/performance.md measures it).
+ */
+export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  // Nothing in a response may load anything, and no page may frame it.
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-origin',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+});
+
+/**
+ * helmet's default headers, for the one HTML page (`/docs`). With no per-request options they are the same
+ * for every response, so they are worked out once, by running helmet's middleware against a response that
+ * only records headers, instead of per request as `@fastify/helmet` does.
+ */
+export function helmetHeaders(): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  let isDone = false;
+  helmet()({} as never, recorder as never, (error?: unknown) => {
+    if (error) throw error;
+    isDone = true;
+  });
+  // helmet answers synchronously today; a version that did not would leave these headers unset.
+  if (!isDone || Object.keys(headers).length === 0) throw new Error('helmet did not set its headers');
+  return Object.freeze(headers);
+}
+
+const PAGE_PREFIX = '/docs';
+
+/**
+ * Sets, in one synchronous hook, the security headers (the API's, or helmet's on `/docs`, whose
+ * Content-Security-Policy swagger-ui then replaces with one that allows its own assets) and `X-Request-Id`,
+ * so a caller can quote the id its problem details and our logs use (SPEC: every response carries it).
+ */
+export const securityHeadersPlugin = fp(
+  async (app: FastifyInstance) => {
+    const pageHeaders = helmetHeaders();
+    app.addHook('onRequest', (request, reply, done) => {
+      const isPage = request.routeOptions.url?.startsWith(PAGE_PREFIX) === true;
+      reply.headers(isPage ? pageHeaders : API_HEADERS);
+      reply.header('x-request-id', request.id);
+      done();
+    });
+  },
+  { name: 'security-headers' },
+);
