@@ -1,8 +1,14 @@
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { gcpLoggerOptions, parseTraceContext, traceFields } from '../src/logging.js';
+import {
+  gcpLoggerOptions,
+  LazyChildLogger,
+  loggingOptions,
+  parseTraceContext,
+  traceFields,
+} from '../src/logging.js';
 import { createTestApp } from './helpers/app.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -111,6 +117,78 @@ describe('gcpLoggerOptions', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines[0]).toMatchObject({ severity: 'ERROR', message: 'unexpected error' });
     expect(String(lines[0]?.stack_trace)).toMatch(/^Error: boom\n\s+at /);
+  });
+});
+
+describe('request loggers (LazyChildLogger)', () => {
+  function setUp(level: string) {
+    const stream = new PassThrough();
+    const lines: Record<string, unknown>[] = [];
+    stream.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+    });
+    const parent = pino({ level }, stream);
+    const makeChild = vi.spyOn(parent, 'child');
+    const { childLoggerFactory } = loggingOptions({ logFormat: 'json', googleCloudProject: undefined }, {});
+    const request = { headers: {} } as Parameters<NonNullable<typeof childLoggerFactory>>[3];
+    const make = (options = {}) =>
+      childLoggerFactory?.call({} as never, parent, { request_id: 'r1' }, options, request);
+    const flushed = () => new Promise((resolve) => setImmediate(resolve));
+    return { lines, makeChild, make, flushed };
+  }
+
+  it('when nothing is written at an enabled level, then no pino child is made', async () => {
+    const { lines, makeChild, make, flushed } = setUp('warn');
+    const log = make();
+    expect(log).toBeInstanceOf(LazyChildLogger);
+    log?.info('not at warn');
+    log?.debug('nor this');
+    log?.trace('nor this');
+    expect(log?.level).toBe('warn');
+    await flushed();
+    expect(makeChild).not.toHaveBeenCalled();
+    expect(lines).toEqual([]);
+  });
+
+  it('when a line is written at an enabled level, then it carries the bindings; one child serves them all', async () => {
+    const { lines, makeChild, make, flushed } = setUp('warn');
+    const log = make();
+    log?.warn({ n: 1 }, 'first');
+    log?.error('second');
+    log?.fatal('third');
+    log?.info('still not at warn');
+    log?.silent('never');
+    await flushed();
+    expect(makeChild).toHaveBeenCalledTimes(1);
+    expect(lines.map(({ msg, request_id, level }) => ({ msg, request_id, level }))).toEqual([
+      { msg: 'first', request_id: 'r1', level: 40 },
+      { msg: 'second', request_id: 'r1', level: 50 },
+      { msg: 'third', request_id: 'r1', level: 60 },
+    ]);
+    expect(lines[0]?.n).toBe(1);
+  });
+
+  it('when its level is raised or a child is asked for, then they act on a real child with the bindings', async () => {
+    const { lines, make, flushed } = setUp('warn');
+    const log = make();
+    if (!log) throw new Error('no logger');
+    log.level = 'debug';
+    expect(log.level).toBe('debug');
+    log.debug('now written');
+    log.child({ step: 'inner' }).warn('from a child');
+    await flushed();
+    expect(lines.map(({ msg, request_id, step }) => ({ msg, request_id, step }))).toEqual([
+      { msg: 'now written', request_id: 'r1', step: undefined },
+      { msg: 'from a child', request_id: 'r1', step: 'inner' },
+    ]);
+  });
+
+  it('when a route sets a level of its own, then the child is made at once with that level', () => {
+    const { makeChild, make } = setUp('warn');
+    const log = make({ level: 'debug' });
+    expect(log).not.toBeInstanceOf(LazyChildLogger);
+    expect(makeChild).toHaveBeenCalledTimes(1);
+    expect(log?.level).toBe('debug');
   });
 });
 

@@ -35,6 +35,8 @@ export const authPlugin = fp(async (app: FastifyInstance, { authenticate, onFail
     );
   });
 
+  // Declared up front, so setting it per request does not change the shape of Fastify's request objects.
+  app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request) => {
     // No scope: a public route, or no route at all (404 comes before 401).
     const scope = request.routeOptions.config.scope;

@@ -49,13 +49,10 @@ export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
     pool('db_pool_idle_connections', 'Open PostgreSQL connections not in use', (stats) => stats.idle);
     pool('db_pool_waiting_requests', 'Queries waiting for a free connection', (stats) => stats.waiting);
   }
-  return {
-    registry,
-    catalogCache: {
-      hit: () => cacheRequests.inc({ result: 'hit' }),
-      miss: () => cacheRequests.inc({ result: 'miss' }),
-    },
-  };
+  // Label children found once: prom-client hashes a label object on every call that names one.
+  const hits = cacheRequests.labels('hit');
+  const misses = cacheRequests.labels('miss');
+  return { registry, catalogCache: { hit: () => hits.inc(), miss: () => misses.inc() } };
 }
 
 export type MetricsPluginOptions = {
@@ -101,27 +98,41 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
     registers: [registry],
   });
   const refusalCodes = new WeakMap<FastifyRequest, string>();
-  const isRechargePost = (request: FastifyRequest) =>
-    request.method === 'POST' && request.routeOptions.url === RECHARGES_PATH;
-
-  // The problem's `code` is only in the body the error handler wrote; read it before it is sent.
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (reply.statusCode >= 400 && isRechargePost(request) && typeof payload === 'string') {
-      refusalCodes.set(request, problemCode(payload) ?? String(reply.statusCode));
+  // One pair of label children per (method, route, status), found once: bounded by the routes served.
+  const series = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
+  const seriesOf = (method: string, route: string, status: number) => {
+    const key = `${method} ${route} ${status}`;
+    let found = series.get(key);
+    if (!found) {
+      const labels = { method, route, status_code: String(status) };
+      found = { count: requests.labels(labels), time: duration.labels(labels) };
+      series.set(key, found);
     }
-    return payload;
+    return found;
+  };
+
+  // The problem's `code` is only in the body the error handler wrote; read it before it is sent. A hook of
+  // the recharge route alone, so no other request pays for it.
+  app.addHook('onRoute', (route) => {
+    if (route.url !== RECHARGES_PATH || route.method !== 'POST') return;
+    route.onSend = [
+      ...[route.onSend ?? []].flat(),
+      async (request, reply, payload) => {
+        if (reply.statusCode >= 400 && typeof payload === 'string') {
+          refusalCodes.set(request, problemCode(payload) ?? String(reply.statusCode));
+        }
+        return payload;
+      },
+    ];
   });
 
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched URLs share one label, so probing random paths cannot grow the series without bound.
-    const labels = {
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      status_code: String(reply.statusCode),
-    };
-    requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
-    if (!isRechargePost(request)) return;
+    const route = request.routeOptions.url ?? 'unmatched';
+    const { count, time } = seriesOf(request.method, route, reply.statusCode);
+    count.inc();
+    time.observe(reply.elapsedTime / 1000);
+    if (route !== RECHARGES_PATH || request.method !== 'POST') return;
     if (reply.statusCode === 201) {
       (reply.getHeader('idempotent-replayed') === 'true' ? replayed : made).inc();
     } else if (reply.statusCode >= 400) {

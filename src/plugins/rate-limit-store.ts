@@ -7,10 +7,10 @@ export type RateWindow = { count: number; ttlMs: number };
 
 /** Fixed-window counters, shared by every instance when Redis is configured. */
 export interface RateLimitStore {
-  /** Counts one hit against `key` and returns its window, counting this hit. */
-  hit(key: string, windowMs: number): Promise<RateWindow>;
+  /** Counts one hit against `key` and returns its window, counting this hit (at once when in process). */
+  hit(key: string, windowMs: number): RateWindow | Promise<RateWindow>;
   /** Reads `key`'s window without counting; an unknown or expired key reads as empty. */
-  peek(key: string, windowMs: number): Promise<RateWindow>;
+  peek(key: string, windowMs: number): RateWindow | Promise<RateWindow>;
 }
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
@@ -38,6 +38,23 @@ const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (
 const LOCAL_COUNTERS = 20_000;
 // The stores take `max` only for back-off modes we do not use.
 const UNUSED_MAX = 0;
+
+// The in-process store calls back before it returns; no promise per request for it.
+function callLocal(store: CounterStore, method: 'incr' | 'read', key: string, windowMs: number): RateWindow {
+  let window: RateWindow | undefined;
+  let failure: Error | null = null;
+  store[method](
+    key,
+    (error, result) => {
+      if (error || !result) failure = error ?? new Error('the rate-limit store returned nothing');
+      else window = { count: result.current, ttlMs: result.ttl };
+    },
+    windowMs,
+    UNUSED_MAX,
+  );
+  if (window) return window;
+  throw failure ?? new Error('the in-process rate-limit store did not answer at once');
+}
 
 function call(store: CounterStore, method: 'incr' | 'read', key: string, windowMs: number) {
   return new Promise<RateWindow>((resolve, reject) => {
@@ -70,9 +87,13 @@ export function createRateLimitStore({
   const shared = redis ? new RedisStore(false, false, redis, keyPrefix) : undefined;
   let isFallingBack = false;
 
-  async function count(method: 'incr' | 'read', key: string, windowMs: number): Promise<RateWindow> {
+  function count(method: 'incr' | 'read', key: string, windowMs: number): RateWindow | Promise<RateWindow> {
     // While the client is reconnecting, commands fail at once; createRedis has already warned.
-    if (!shared || redis?.status !== 'ready') return call(local, method, key, windowMs);
+    if (!shared || redis?.status !== 'ready') return callLocal(local, method, key, windowMs);
+    return countShared(shared, method, key, windowMs);
+  }
+
+  async function countShared(shared: CounterStore, method: 'incr' | 'read', key: string, windowMs: number) {
     try {
       const window = await call(shared, method, key, windowMs);
       isFallingBack = false;
@@ -81,7 +102,7 @@ export function createRateLimitStore({
       // Once per outage: a slow or failing Redis would otherwise log on every request.
       if (!isFallingBack) log.warn({ err: error }, 'rate limits fall back to in-process counters');
       isFallingBack = true;
-      return call(local, method, key, windowMs);
+      return callLocal(local, method, key, windowMs);
     }
   }
 

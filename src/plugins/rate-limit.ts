@@ -38,9 +38,11 @@ function verdictOf(max: number, window: RateWindow): Verdict {
   };
 }
 
+const LIMIT_HEADER = 'ratelimit-limit';
+
 function headersOf({ max, remaining, resetSeconds }: Verdict): Record<string, string> {
   return {
-    'ratelimit-limit': String(max),
+    [LIMIT_HEADER]: String(max),
     'ratelimit-remaining': String(remaining),
     'ratelimit-reset': String(resetSeconds),
   };
@@ -64,10 +66,7 @@ const isRecharge = (request: FastifyRequest) =>
 export function createRateLimits(options: RateLimitOptions): RateLimits {
   const { store, perKeyPerMinute, perAddressPerMinute, authFailuresPerMinute } = options;
   const { rechargesPerClientPerMinute } = options;
-  const counted = new WeakSet<FastifyRequest>();
-
   async function limitCaller(request: FastifyRequest, reply: FastifyReply) {
-    counted.add(request);
     const { principal } = request;
     const caller = principal
       ? verdictOf(perKeyPerMinute, await store.hit(`key:${principal.keyId}`, WINDOW_MS))
@@ -119,8 +118,9 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
       async (app) => {
         app.addHook('onRequest', limitCaller);
         // The auth hook refuses a missing scope (403) before the hook above runs; the key still pays for it.
+        // That hook sets the RateLimit headers whenever it counts (429 included), so none means uncounted.
         app.addHook('onError', async (request, reply, error) => {
-          if (!request.principal || counted.has(request) || !(error instanceof AppError)) return;
+          if (!request.principal || reply.hasHeader(LIMIT_HEADER) || !(error instanceof AppError)) return;
           if (error.code !== 'forbidden') return;
           const verdict = verdictOf(
             perKeyPerMinute,
