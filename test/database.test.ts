@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { createDatabase } from '../src/db/database.js';
+import { createDatabase, preparedStatement } from '../src/db/database.js';
+import { createRechargeRepository } from '../src/modules/recharges/recharges.repository.js';
 import { AppError } from '../src/shared/errors.js';
 import { createTestDatabase, databaseTargets } from './helpers/databases.js';
 
@@ -26,11 +27,71 @@ describe.each(databaseTargets)('database on %s', (target) => {
     }
   });
 
+  it('when a recharge is inserted, then its statement is prepared once per connection on PostgreSQL', async () => {
+    const database = await createTestDatabase(target);
+    try {
+      await database.db.insertInto('companies').values({ company_id: 'claro_11' }).execute();
+      await database.db
+        .insertInto('products')
+        .values({ company_id: 'claro_11', product_id: 'claro_10', value_cents: 1000 })
+        .execute();
+      const recharge = (id: string) => ({
+        id,
+        company_id: 'claro_11',
+        product_id: 'claro_10',
+        phone_number: '5511999999999',
+        value_cents: 1000,
+        client: 'shop',
+      });
+      // One connection throughout, so its session's prepared statements can be read.
+      const prepared = await database.db.connection().execute(async (connection) => {
+        const recharges = createRechargeRepository(connection);
+        const outcomes = [];
+        for (const [index, id] of [
+          '01900000-0000-7000-8000-000000000001',
+          '01900000-0000-7000-8000-000000000002',
+        ].entries()) {
+          const claim = { key: `key-${index}`, fingerprint: 'f' };
+          outcomes.push((await recharges.insertPriced(recharge(id), claim)).outcome);
+        }
+        outcomes.push(
+          (
+            await recharges.insertPriced(recharge('01900000-0000-7000-8000-000000000001'), {
+              key: 'key-0',
+              fingerprint: 'f',
+            })
+          ).outcome,
+        );
+        expect(outcomes).toEqual(['created', 'created', 'replayed']);
+        if (target === 'pglite') return [];
+        const { rows } = await sql<{ name: string; statement: string }>`
+          select name, statement from pg_prepared_statements`.execute(connection);
+        return rows;
+      });
+      if (target === 'pglite') return; // The marker is a comment there; the outcomes above are what count.
+      expect(prepared.map(({ name }) => name)).toEqual(['recharges_priced_insert']);
+      expect(prepared[0]?.statement).toMatch(/^\/\* prepared:recharges_priced_insert \*\/\s+with lock as/);
+      const stored = await database.db.selectFrom('idempotency_keys').select('key').orderBy('key').execute();
+      expect(stored).toEqual([{ key: 'key-0' }, { key: 'key-1' }]);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('answers ping while open, and not once closed', async () => {
     const database = await createTestDatabase(target);
     expect(await database.ping()).toBe(true);
     await database.close();
     expect(await database.ping()).toBe(false);
+  });
+});
+
+describe('preparedStatement', () => {
+  it('when a name is not lower-case letters and underscores, then it refuses it', () => {
+    for (const name of ['', 'Upper', 'with space', 'x */ drop table recharges; /*']) {
+      expect(() => preparedStatement(name), name).toThrow('bad prepared statement name');
+    }
+    expect(() => preparedStatement('recharges_priced_insert')).not.toThrow();
   });
 });
 

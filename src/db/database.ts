@@ -130,6 +130,20 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   };
 }
 
+// `/* prepared:<name> */` at the start of a statement's text (see preparedStatement).
+const PREPARED = /^\/\* prepared:([a-z_]+) \*\//;
+
+/**
+ * Starts a hot statement's SQL so that, on PostgreSQL, each connection parses and plans it once and
+ * executes it by name afterwards (pg's named statements; after five runs PostgreSQL may keep one generic
+ * plan). Planning the recharge insert cost more than running it (docs/performance.md). The statement's
+ * text must never change for a given name; PGlite reads the marker as a comment.
+ */
+export function preparedStatement(name: string) {
+  if (!/^[a-z_]+$/.test(name)) throw new Error(`bad prepared statement name ${name}`);
+  return sql.raw(`/* prepared:${name} */ `);
+}
+
 function createPool(options: DatabaseOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.url,
@@ -161,8 +175,9 @@ function postgresDialect(pool: pg.Pool) {
         let isBroken = false;
         return {
           query: (async (text: string, values: unknown[]) => {
+            const name = PREPARED.exec(text)?.[1];
             try {
-              return await client.query(text, values);
+              return await (name ? client.query({ name, text, values }) : client.query(text, values));
             } catch (error) {
               if (!isConnectionFailure(error)) throw error;
               isBroken = true;

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { DB } from '../../db/database.js';
+import { type DB, preparedStatement } from '../../db/database.js';
 
 export type RechargeRecord = {
   id: string;
@@ -123,7 +123,7 @@ export type RechargeRepository = ReturnType<typeof createRechargeRepository>;
 
 function pricedInsert(db: Kysely<DB>, recharge: NewRecharge, claim?: IdempotencyClaim) {
   const key = claim?.key ?? null;
-  return sql<PricedRow>`
+  return sql<PricedRow>`${preparedStatement('recharges_priced_insert')}
     with lock as (
       select case when ${key}::text is null then true
              else pg_try_advisory_xact_lock(hashtextextended(${recharge.client} || chr(10) || ${key}::text, 0))
@@ -144,17 +144,16 @@ function pricedInsert(db: Kysely<DB>, recharge: NewRecharge, claim?: Idempotency
       from product where value_cents = ${recharge.value_cents}
       returning id, created_at
     ), keyed as (
+      -- Runs although nothing reads it: PostgreSQL carries out every data-modifying CTE to completion.
       insert into idempotency_keys (client, key, fingerprint, recharge_id, created_at)
       select ${recharge.client}, ${key}::text, ${claim?.fingerprint ?? null}::text, id, created_at
       from inserted where ${key}::text is not null
-      returning 1
     )
     select
       (select acquired from lock) as acquired,
       (select row_to_json(existing) from existing) as existing,
       exists (select 1 from companies where company_id = ${recharge.company_id}) as company_exists,
       (select value_cents from product) as product_value_cents,
-      (select created_at from inserted) as created_at,
-      (select count(*) from keyed) as keyed
+      (select created_at from inserted) as created_at
   `.execute(db);
 }
