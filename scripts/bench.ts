@@ -42,6 +42,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { formatSummary, type ProfileSummary, readProfile, summarizeProfile } from './cpuprofile-summary.js';
+import { parseDockerfile, parseEnv } from './dockerfile.js';
 
 // autocannon ships no types; this is the part of its programmatic API the benchmark uses.
 type Histogram = { average: number; p50: number; p99: number; max: number };
@@ -144,11 +145,23 @@ const MEASURED_PHONE_NUMBER = '5511987654321';
 const MEASURED_ROWS = 50;
 const LISTING_LIMIT = 20;
 
+// The service runs with the NODE_OPTIONS of the image's runtime stage (its heap cap), as deployed; for
+// experiments, BENCH_SERVICE_NODE_OPTIONS replaces them (e.g. --max-semi-space-size).
+const SERVICE_NODE_OPTIONS = process.env.BENCH_SERVICE_NODE_OPTIONS ?? imageNodeOptions();
+
+function imageNodeOptions(): string | undefined {
+  const stages = parseDockerfile(readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8'));
+  const env = stages
+    .at(-1)
+    ?.instructions.filter(({ keyword }) => keyword === 'ENV')
+    .map(({ args }) => parseEnv(args));
+  return Object.assign({}, ...(env ?? [])).NODE_OPTIONS;
+}
+
 // Environment of every service process. The rate limits stay on (the hooks run and count) at their maxima,
 // which src/config.ts caps at 1 000 000 a minute per key and per client and 10 000 000 per address.
 const SERVICE_ENV = {
-  // For experiments only (e.g. --max-semi-space-size): NODE_OPTIONS of the service, not of this process.
-  ...(process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {}),
+  ...(SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: SERVICE_NODE_OPTIONS } : {}),
   SEED_DEMO_DATA: 'true',
   LOG_LEVEL,
   NODE_ENV: 'production',
@@ -301,7 +314,7 @@ async function benchmark(): Promise<void> {
       memoryPostEvery: MEMORY_POST_EVERY,
       logLevel: LOG_LEVEL,
       serviceEntry: SERVICE_ENTRY,
-      serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null,
+      serviceNodeOptions: SERVICE_NODE_OPTIONS ?? null,
       serviceEnv: { ...SERVICE_ENV, ADMIN_API_KEY: '[random per run]' },
     },
     machine,
@@ -1338,7 +1351,7 @@ function printReport(machine: Machine, pinning: Pinning, report: string[], resul
       `Linux ${machine.kernel}, node ${machine.node}, PostgreSQL ${machine.postgres}`,
     `PostgreSQL: ${settings}`,
     `pinning: ${pinning.enabled ? 'yes' : 'no'} (${pinning.reason})`,
-    `service: node ${SERVICE_ENTRY}${process.env.BENCH_SERVICE_NODE_OPTIONS ? ` (NODE_OPTIONS=${process.env.BENCH_SERVICE_NODE_OPTIONS})` : ''}, NODE_ENV=production LOG_LEVEL=${LOG_LEVEL}, OVERLOAD_MAX_EVENT_LOOP_DELAY_MS=0 (load shedding off), ` +
+    `service: node ${SERVICE_ENTRY}${SERVICE_NODE_OPTIONS ? ` (NODE_OPTIONS=${SERVICE_NODE_OPTIONS})` : ''}, NODE_ENV=production LOG_LEVEL=${LOG_LEVEL}, OVERLOAD_MAX_EVENT_LOOP_DELAY_MS=0 (load shedding off), ` +
       'rate limits on at their maxima (1e6/min per key and client, 1e7/min per address)',
     `load average (1 min) before the start: ${machine.loadBefore}` +
       (machine.loadBefore > BUSY_LOAD
