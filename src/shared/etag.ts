@@ -1,11 +1,3 @@
-import { createHash } from 'node:crypto';
-
-/** A strong entity tag: a digest of the representation, so equal content means equal tag on any instance. */
-export function computeEtag(representation: unknown): string {
-  const digest = createHash('sha256').update(JSON.stringify(representation)).digest('base64url');
-  return `"${digest.slice(0, 27)}"`;
-}
-
 function listedTags(header: string): string[] {
   return header
     .split(',')

@@ -1,36 +1,8 @@
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { computeEtag, matchesIfMatch, matchesIfNoneMatch } from '../../src/shared/etag.js';
+import { matchesIfMatch, matchesIfNoneMatch } from '../../src/shared/etag.js';
 
-const catalog = { company_id: 'claro_11', products: [{ id: 'claro_10', value_cents: 1000 }] };
-const etag = computeEtag(catalog);
-
-describe('computeEtag', () => {
-  it('is a strong, quoted tag of URL-safe characters', () => {
-    expect(etag).toMatch(/^"[A-Za-z0-9_-]{27}"$/);
-  });
-
-  it('when the content is equal, then the tag is equal, whatever the object identity', () => {
-    expect(computeEtag(structuredClone(catalog))).toBe(etag);
-    expect(computeEtag(JSON.parse(JSON.stringify(catalog)))).toBe(etag);
-  });
-
-  it('when the content differs, then the tag differs', () => {
-    expect(computeEtag({ ...catalog, company_id: 'claro_12' })).not.toBe(etag);
-    expect(computeEtag({ ...catalog, products: [] })).not.toBe(etag);
-    expect(computeEtag({ ...catalog, products: [{ id: 'claro_10', value_cents: 1001 }] })).not.toBe(etag);
-    expect(computeEtag([])).not.toBe(computeEtag({}));
-  });
-
-  it('when any two JSON values differ, then their tags differ', () => {
-    fc.assert(
-      fc.property(fc.jsonValue(), fc.jsonValue(), (a, b) => {
-        fc.pre(JSON.stringify(a) !== JSON.stringify(b));
-        expect(computeEtag(a)).not.toBe(computeEtag(b));
-      }),
-    );
-  });
-});
+// The shape of the tags the catalog serves: derived from its version (catalog.service.ts).
+const etag = '"c42"';
 
 describe('matchesIfNoneMatch (weak comparison)', () => {
   it.each([
