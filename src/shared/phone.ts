@@ -20,9 +20,25 @@ export const BRAZIL_AREA_CODES: ReadonlySet<string> = new Set([
   ...['91', '92', '93', '94', '95', '96', '97', '98', '99'],
 ]);
 
+// A recharge's number is checked twice (the body's format, then the service) and libphonenumber's parse is
+// the costliest step of a recharge in the service (docs/performance.md): recent answers are kept, at most
+// this many, the oldest going first. Inputs are at most 32 characters, so this holds well under 1 MB.
+const REMEMBERED = 4096;
+const remembered = new Map<string, string | null>();
+
+/** The number as 55 + DDD + nine digits when it is a Brazilian mobile number, else null. */
 export function normalizePhoneNumber(input: string): string | null {
   // Length first so the regex never runs on arbitrarily large input.
   if (input.length > MAX_INPUT_LENGTH || !ALLOWED_INPUT.test(input)) return null;
+  const known = remembered.get(input);
+  if (known !== undefined) return known;
+  const answer = checkedPhoneNumber(input);
+  if (remembered.size >= REMEMBERED) remembered.delete(remembered.keys().next().value as string);
+  remembered.set(input, answer);
+  return answer;
+}
+
+function checkedPhoneNumber(input: string): string | null {
   const digits = input.replace(SEPARATORS, '');
   const match = BRAZIL_MOBILE_DIGITS.exec(digits);
   const areaCode = match?.[1];

@@ -49,6 +49,20 @@ describe('normalizePhoneNumber', () => {
     },
   );
 
+  it('when answers are remembered, then they stay right past the bound, asked again or not', () => {
+    const valid = '5511999999999';
+    const invalid = '5520999999999'; // DDD 20 does not exist
+    expect([normalizePhoneNumber(valid), normalizePhoneNumber(invalid)]).toEqual([valid, null]);
+    // More distinct inputs than are remembered, so both answers above are forgotten along the way.
+    for (let index = 0; index < 5000; index++) {
+      const digits = `55219${String(index).padStart(8, '0')}`;
+      expect(normalizePhoneNumber(digits)).toBe(digits);
+      expect(normalizePhoneNumber(digits)).toBe(digits);
+    }
+    expect([normalizePhoneNumber(valid), normalizePhoneNumber(invalid)]).toEqual([valid, null]);
+    expect([normalizePhoneNumber(valid), normalizePhoneNumber(invalid)]).toEqual([valid, null]);
+  });
+
   it('when the subscriber number starts with 90, then libphonenumber still accepts it', () => {
     expect(normalizePhoneNumber('5511900000000')).toBe('5511900000000');
   });

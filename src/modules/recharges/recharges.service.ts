@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
 import {
   idempotencyKeyInFlight,
@@ -91,7 +91,7 @@ export type RechargeService = ReturnType<typeof createRechargeService>;
 /** What makes two requests "the same": the normalised body (digits-only phone number, value in cents). */
 function fingerprintOf(request: RechargeRequest): string {
   const canonical = [request.company_id, request.product_id, request.phone_number, request.value_cents];
-  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+  return hash('sha256', JSON.stringify(canonical), 'hex');
 }
 
 function requirePhoneNumber(input: string, path: string): string {
