@@ -139,9 +139,9 @@ const PREPARED = /^\/\* prepared:([a-z_]+) \*\//;
  * plan). Planning the recharge insert cost more than running it (docs/performance.md). The statement's
  * text must never change for a given name; PGlite reads the marker as a comment.
  */
-export function preparedStatement(name: string) {
+export function preparedStatement(name: string): string {
   if (!/^[a-z_]+$/.test(name)) throw new Error(`bad prepared statement name ${name}`);
-  return sql.raw(`/* prepared:${name} */ `);
+  return `/* prepared:${name} */`;
 }
 
 function createPool(options: DatabaseOptions): pg.Pool {

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { type DB, preparedStatement } from '../../db/database.js';
 
 export type RechargeRecord = {
@@ -121,39 +121,51 @@ export function createRechargeRepository(db: Kysely<DB>) {
 
 export type RechargeRepository = ReturnType<typeof createRechargeRepository>;
 
-function pricedInsert(db: Kysely<DB>, recharge: NewRecharge, claim?: IdempotencyClaim) {
-  const key = claim?.key ?? null;
-  return sql<PricedRow>`${preparedStatement('recharges_priced_insert')}
+// Its text never changes (a prepared statement's must not), so it is written out once, not built by Kysely
+// per request: $1 key, $2 client, $3 company_id, $4 product_id, $5 id, $6 phone_number, $7 value_cents,
+// $8 fingerprint.
+const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
     with lock as (
-      select case when ${key}::text is null then true
-             else pg_try_advisory_xact_lock(hashtextextended(${recharge.client} || chr(10) || ${key}::text, 0))
+      select case when $1::text is null then true
+             else pg_try_advisory_xact_lock(hashtextextended($2::text || chr(10) || $1::text, 0))
              end as acquired
     ), existing as (
       select k.fingerprint, r.id, r.created_at, r.company_id, r.product_id, r.phone_number, r.value_cents
       from idempotency_keys k join recharges r on r.id = k.recharge_id
-      where k.client = ${recharge.client} and k.key = ${key}::text
+      where k.client = $2::text and k.key = $1::text
     ), product as (
       select value_cents from products
-      where company_id = ${recharge.company_id} and product_id = ${recharge.product_id}
+      where company_id = $3::text and product_id = $4::text
         and (select acquired from lock) and not exists (select 1 from existing)
       for share
     ), inserted as (
       insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
-      select ${recharge.id}, statement_timestamp(), ${recharge.company_id}, ${recharge.product_id},
-             ${recharge.phone_number}, value_cents, ${recharge.client}
-      from product where value_cents = ${recharge.value_cents}
+      select $5::uuid, statement_timestamp(), $3::text, $4::text, $6::text, value_cents, $2::text
+      from product where value_cents = $7::integer
       returning id, created_at
     ), keyed as (
       -- Runs although nothing reads it: PostgreSQL carries out every data-modifying CTE to completion.
       insert into idempotency_keys (client, key, fingerprint, recharge_id, created_at)
-      select ${recharge.client}, ${key}::text, ${claim?.fingerprint ?? null}::text, id, created_at
-      from inserted where ${key}::text is not null
+      select $2::text, $1::text, $8::text, id, created_at
+      from inserted where $1::text is not null
     )
     select
       (select acquired from lock) as acquired,
       (select row_to_json(existing) from existing) as existing,
-      exists (select 1 from companies where company_id = ${recharge.company_id}) as company_exists,
+      exists (select 1 from companies where company_id = $3::text) as company_exists,
       (select value_cents from product) as product_value_cents,
-      (select created_at from inserted) as created_at
-  `.execute(db);
+      (select created_at from inserted) as created_at`;
+
+function pricedInsert(db: Kysely<DB>, recharge: NewRecharge, claim?: IdempotencyClaim) {
+  const parameters = [
+    claim?.key ?? null,
+    recharge.client,
+    recharge.company_id,
+    recharge.product_id,
+    recharge.id,
+    recharge.phone_number,
+    recharge.value_cents,
+    claim?.fingerprint ?? null,
+  ];
+  return db.executeQuery<PricedRow>(CompiledQuery.raw(PRICED_INSERT, parameters));
 }
