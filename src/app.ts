@@ -40,6 +40,7 @@ import { createMetrics, metricsPlugin } from './plugins/metrics.js';
 import { overloadPlugin } from './plugins/overload.js';
 import { createRateLimits } from './plugins/rate-limit.js';
 import { createRateLimitStore } from './plugins/rate-limit-store.js';
+import { requestLogPlugin } from './plugins/request-log.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
 import { createRedis } from './redis.js';
@@ -62,7 +63,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const app = Fastify({
     ...loggingOptions(config, loggerOptions(config, overrides.logStream)),
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // requestLogPlugin writes one line per request instead of Fastify's two.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     genReqId: (request: IncomingMessage) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -148,6 +150,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     isClosing = true;
   });
   await app.register(securityHeadersPlugin);
+  await app.register(requestLogPlugin);
   app.addHook('onRequest', (_request, reply, done) => {
     if (!isClosing) return done();
     reply.header('connection', 'close');
