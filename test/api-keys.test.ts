@@ -2,17 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import {
-  createTestApp,
-  postJson,
-  sendAdminKeyByDefault,
-  TEST_ADMIN_KEY,
-  type TestApp,
-  testConfig,
-} from './helpers/app.js';
+import { postJson, sendAdminKeyByDefault, TEST_ADMIN_KEY, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 import { startServerProcess } from './helpers/process.js';
 
 const KEY_PATTERN = /^rk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/;
@@ -46,17 +40,10 @@ const unauthorized = (requestId: unknown) => ({
 });
 
 describe.each(databaseTargets)('API keys on %s', (target) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp(target);
-  });
-  afterAll(() => t.close());
-  beforeEach(async () => {
-    await t.database.db.deleteFrom('api_keys').execute();
-  });
+  const t = useTestApp(target, { empty: ['api_keys'] });
 
   it('when an admin creates a key, then 201 with the key, shown once, and client defaulting to name', async () => {
-    const response = await postJson(t.app, '/ApiKeys', { name: 'shop-1', scopes: ['recharges:read'] });
+    const response = await postJson(t().app, '/ApiKeys', { name: 'shop-1', scopes: ['recharges:read'] });
     expect(response.statusCode).toBe(201);
     const body = response.json();
     expect(body).toEqual({
@@ -70,7 +57,7 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
     expect(body.key.startsWith(`rk_${body.id}_`)).toBe(true);
     expect(Math.abs(Date.parse(body.created_at) - Date.now())).toBeLessThan(60_000);
 
-    const named = await createKey(t.app, {
+    const named = await createKey(t().app, {
       name: 'till 2',
       client: 'shop-1',
       scopes: ['admin', 'catalog:read'],
@@ -79,31 +66,33 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
   });
 
   it('when keys are listed, then the active ones, oldest first, without the key itself', async () => {
-    const first = await createKey(t.app, { name: 'first', scopes: ['catalog:read'] });
-    const second = await createKey(t.app, { name: 'second', client: 'acme', scopes: ['recharges:write'] });
-    const response = await t.app.inject({ method: 'GET', url: '/ApiKeys' });
+    const first = await createKey(t().app, { name: 'first', scopes: ['catalog:read'] });
+    const second = await createKey(t().app, { name: 'second', client: 'acme', scopes: ['recharges:write'] });
+    const response = await t().app.inject({ method: 'GET', url: '/ApiKeys' });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual([withoutKey(first), withoutKey(second)]);
   });
 
   it('when a key is revoked, then 204 with no body, it is refused at once, unlisted, and a second DELETE is 404', async () => {
-    const kept = await createKey(t.app, { name: 'kept', scopes: ['catalog:read'] });
-    const revoked = await createKey(t.app, { name: 'revoked', scopes: ['catalog:read'] });
-    const before = await t.app.inject({ url: '/CompanyProducts', headers: bearer(revoked.key) });
+    const kept = await createKey(t().app, { name: 'kept', scopes: ['catalog:read'] });
+    const revoked = await createKey(t().app, { name: 'revoked', scopes: ['catalog:read'] });
+    const before = await t().app.inject({ url: '/CompanyProducts', headers: bearer(revoked.key) });
     expect(before.statusCode).toBe(200);
 
-    const deleted = await t.app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` });
+    const deleted = await t().app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` });
     expect(deleted.statusCode).toBe(204);
     expect(deleted.body).toBe('');
 
-    const after = await t.app.inject({ url: '/CompanyProducts', headers: bearer(revoked.key) });
+    const after = await t().app.inject({ url: '/CompanyProducts', headers: bearer(revoked.key) });
     expect(after.statusCode).toBe(401);
     expect(after.headers['www-authenticate']).toBe('Bearer realm="recharge-api"');
     expect(after.json()).toEqual(unauthorized(after.headers['x-request-id']));
-    expect((await t.app.inject({ url: '/CompanyProducts', headers: bearer(kept.key) })).statusCode).toBe(200);
-    expect((await t.app.inject({ url: '/ApiKeys' })).json()).toEqual([withoutKey(kept)]);
+    expect((await t().app.inject({ url: '/CompanyProducts', headers: bearer(kept.key) })).statusCode).toBe(
+      200,
+    );
+    expect((await t().app.inject({ url: '/ApiKeys' })).json()).toEqual([withoutKey(kept)]);
 
-    const again = await t.app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` });
+    const again = await t().app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` });
     expect(again.statusCode).toBe(404);
     expect(again.json()).toEqual({
       type: 'about:blank',
@@ -124,7 +113,7 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
     ['no name', { scopes: ['admin'] }, '/name'],
     ['no scopes', { name: 'x' }, '/scopes'],
   ])('when the new key has %s, then 400 naming %s and nothing is stored', async (_case, body, path) => {
-    const response = await postJson(t.app, '/ApiKeys', body);
+    const response = await postJson(t().app, '/ApiKeys', body);
     expect(response.statusCode).toBe(400);
     const problem = response.json();
     expect(problem).toEqual({
@@ -137,11 +126,11 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
       errors: expect.arrayContaining([{ path, message: expect.any(String) }]),
     });
     expect(problem.errors.every((error: { path: string }) => error.path === path)).toBe(true);
-    expect((await t.app.inject({ url: '/ApiKeys' })).json()).toEqual([]);
+    expect((await t().app.inject({ url: '/ApiKeys' })).json()).toEqual([]);
   });
 
   it('when a scope is unknown, then one error lists the scopes there are', async () => {
-    const response = await postJson(t.app, '/ApiKeys', { name: 'x', scopes: ['recharges:delete'] });
+    const response = await postJson(t().app, '/ApiKeys', { name: 'x', scopes: ['recharges:delete'] });
     expect(response.json().errors).toEqual([
       {
         path: '/scopes/0',
@@ -151,14 +140,14 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
   });
 
   it('when the name cannot be a client and no client is given, then 400 asks for a client', async () => {
-    const response = await postJson(t.app, '/ApiKeys', { name: 'shop one', scopes: ['catalog:read'] });
+    const response = await postJson(t().app, '/ApiKeys', { name: 'shop one', scopes: ['catalog:read'] });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({
       code: 'invalid_request',
       detail: 'client is required when the name is not a valid client id',
       errors: [{ path: '/client', message: 'give a client of 1–64 characters of A-Z a-z 0-9 _ -' }],
     });
-    const named = await postJson(t.app, '/ApiKeys', {
+    const named = await postJson(t().app, '/ApiKeys', {
       name: 'shop one',
       client: 'shop_one',
       scopes: ['catalog:read'],
@@ -167,7 +156,7 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
   });
 
   it('when DELETE has no id, then 400 naming /id', async () => {
-    const response = await t.app.inject({ method: 'DELETE', url: '/ApiKeys' });
+    const response = await t().app.inject({ method: 'DELETE', url: '/ApiKeys' });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({
       code: 'invalid_request',
@@ -176,11 +165,15 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
   });
 
   it('when a key is created, then no table of the database holds the key or its secret, only its SHA-256', async () => {
-    const created = await createKey(t.app, { name: 'stored', scopes: ['admin'] });
-    await t.app.inject({ url: '/ApiKeys', headers: bearer(created.key) });
-    await t.app.inject({ method: 'DELETE', url: `/ApiKeys?id=${created.id}`, headers: bearer(created.key) });
+    const created = await createKey(t().app, { name: 'stored', scopes: ['admin'] });
+    await t().app.inject({ url: '/ApiKeys', headers: bearer(created.key) });
+    await t().app.inject({
+      method: 'DELETE',
+      url: `/ApiKeys?id=${created.id}`,
+      headers: bearer(created.key),
+    });
     const secret = created.key.slice(`rk_${created.id}_`.length);
-    const dump = await dumpDatabase(t);
+    const dump = await dumpDatabase(t());
     expect(dump).toContain(created.id);
     // The dump does show bytea, so the hash is found where the key would be if it were stored.
     expect(dump).toContain(createHash('sha256').update(created.key).digest('hex'));
@@ -189,20 +182,22 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
   });
 
   it('when a key was used once, then it is authenticated from memory: it works with the key table gone', async () => {
-    const used = await createKey(t.app, { name: 'used', scopes: ['catalog:read'] });
-    const fresh = await createKey(t.app, { name: 'fresh', scopes: ['catalog:read'] });
-    expect((await t.app.inject({ url: '/CompanyProducts', headers: bearer(used.key) })).statusCode).toBe(200);
-    await sql`alter table api_keys rename to api_keys_gone`.execute(t.database.db);
+    const used = await createKey(t().app, { name: 'used', scopes: ['catalog:read'] });
+    const fresh = await createKey(t().app, { name: 'fresh', scopes: ['catalog:read'] });
+    expect((await t().app.inject({ url: '/CompanyProducts', headers: bearer(used.key) })).statusCode).toBe(
+      200,
+    );
+    await sql`alter table api_keys rename to api_keys_gone`.execute(t().database.db);
     try {
-      const cached = await t.app.inject({ url: '/CompanyProducts', headers: bearer(used.key) });
+      const cached = await t().app.inject({ url: '/CompanyProducts', headers: bearer(used.key) });
       expect(cached.statusCode).toBe(200);
       // A key never seen needs the table: the look-up fails, so the database was asked.
-      const unseen = await t.app.inject({ url: '/CompanyProducts', headers: bearer(fresh.key) });
+      const unseen = await t().app.inject({ url: '/CompanyProducts', headers: bearer(fresh.key) });
       expect(unseen.json()).toMatchObject({ status: 500, code: 'internal_error' });
     } finally {
-      await sql`alter table api_keys_gone rename to api_keys`.execute(t.database.db);
+      await sql`alter table api_keys_gone rename to api_keys`.execute(t().database.db);
     }
-    expect((await t.app.inject({ url: '/CompanyProducts', headers: bearer(fresh.key) })).statusCode).toBe(
+    expect((await t().app.inject({ url: '/CompanyProducts', headers: bearer(fresh.key) })).statusCode).toBe(
       200,
     );
   });

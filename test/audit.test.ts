@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claro, createTestApp, postJson, putJson, type TestApp } from './helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { claro, postJson, putJson } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 type CreatedKey = {
   id: string;
@@ -32,20 +33,18 @@ const claroInCents = {
 };
 
 describe.each(databaseTargets)('the audit trail on %s', (target) => {
-  let t: TestApp;
+  const t = useTestApp(target);
   let operator: CreatedKey;
   beforeAll(async () => {
-    t = await createTestApp(target);
-    operator = await createKey(t.app, { name: 'ops console', client: 'ops', scopes: ['catalog:write'] });
+    operator = await createKey(t().app, { name: 'ops console', client: 'ops', scopes: ['catalog:write'] });
   });
-  afterAll(() => t.close());
 
   /** The events appended by `act`, oldest first. */
   async function eventsDuring(act: () => Promise<unknown>): Promise<AuditEvent[]> {
-    const before = await t.app.inject({ url: '/AuditEvents?limit=1' });
+    const before = await t().app.inject({ url: '/AuditEvents?limit=1' });
     const newestBefore = BigInt((before.json() as AuditEvent[])[0]?.id ?? '0');
     await act();
-    const after = (await t.app.inject({ url: '/AuditEvents?limit=500' })).json() as AuditEvent[];
+    const after = (await t().app.inject({ url: '/AuditEvents?limit=500' })).json() as AuditEvent[];
     return after.filter((event) => BigInt(event.id) > newestBefore).reverse();
   }
 
@@ -53,11 +52,11 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
     const asOperator = bearer(operator.key);
     const replaced = { company_id: 'claro_11', products: [{ id: 'claro_15', value: 15.5 }] };
     const events = await eventsDuring(async () => {
-      expect((await postJson(t.app, '/CompanyProducts', claro, asOperator)).statusCode).toBe(201);
+      expect((await postJson(t().app, '/CompanyProducts', claro, asOperator)).statusCode).toBe(201);
       expect(
-        (await putJson(t.app, '/CompanyProducts?company_id=claro_11', replaced, asOperator)).statusCode,
+        (await putJson(t().app, '/CompanyProducts?company_id=claro_11', replaced, asOperator)).statusCode,
       ).toBe(200);
-      const deleted = await t.app.inject({
+      const deleted = await t().app.inject({
         method: 'DELETE',
         url: '/CompanyProducts?company_id=claro_11',
         headers: asOperator,
@@ -92,10 +91,10 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
 
   it('when a key is created and revoked, then one event each, without the key or its hash', async () => {
     let created: CreatedKey | undefined;
-    const keyAdmin = await createKey(t.app, { name: 'key-admin', client: 'security', scopes: ['admin'] });
+    const keyAdmin = await createKey(t().app, { name: 'key-admin', client: 'security', scopes: ['admin'] });
     const events = await eventsDuring(async () => {
-      created = await createKey(t.app, { name: 'till', client: 'shop', scopes: ['recharges:write'] });
-      const revoked = await t.app.inject({
+      created = await createKey(t().app, { name: 'till', client: 'shop', scopes: ['recharges:write'] });
+      const revoked = await t().app.inject({
         method: 'DELETE',
         url: `/ApiKeys?id=${created.id}`,
         headers: bearer(keyAdmin.key),
@@ -132,12 +131,12 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
 
   it('when a write is refused (400, 404, 409, 412), then nothing is recorded', async () => {
     const asOperator = bearer(operator.key);
-    await postJson(t.app, '/CompanyProducts', { company_id: 'tim_11', products: [] }, asOperator);
+    await postJson(t().app, '/CompanyProducts', { company_id: 'tim_11', products: [] }, asOperator);
     const events = await eventsDuring(async () => {
       const refusals = [
-        await postJson(t.app, '/CompanyProducts', { company_id: 'tim_11', products: [] }, asOperator),
+        await postJson(t().app, '/CompanyProducts', { company_id: 'tim_11', products: [] }, asOperator),
         await putJson(
-          t.app,
+          t().app,
           '/CompanyProducts?company_id=tim_11',
           { company_id: 'tim_11', products: [] },
           {
@@ -145,25 +144,25 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
             'if-match': '"stale"',
           },
         ),
-        await t.app.inject({
+        await t().app.inject({
           method: 'DELETE',
           url: '/CompanyProducts?company_id=tim_11',
           headers: { ...asOperator, 'if-match': '"stale"' },
         }),
-        await t.app.inject({
+        await t().app.inject({
           method: 'DELETE',
           url: '/CompanyProducts?company_id=nope',
           headers: asOperator,
         }),
         await putJson(
-          t.app,
+          t().app,
           '/CompanyProducts?company_id=nope',
           { company_id: 'nope', products: [] },
           asOperator,
         ),
-        await postJson(t.app, '/CompanyProducts', { company_id: 'bad id!', products: [] }, asOperator),
-        await t.app.inject({ method: 'DELETE', url: '/ApiKeys?id=0123456789abcdef' }),
-        await postJson(t.app, '/ApiKeys', { name: 'x', scopes: [] }),
+        await postJson(t().app, '/CompanyProducts', { company_id: 'bad id!', products: [] }, asOperator),
+        await t().app.inject({ method: 'DELETE', url: '/ApiKeys?id=0123456789abcdef' }),
+        await postJson(t().app, '/ApiKeys', { name: 'x', scopes: [] }),
       ];
       expect(refusals.map((response) => response.statusCode)).toEqual([
         409, 412, 412, 404, 404, 400, 404, 400,
@@ -174,8 +173,13 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
 
   it('when the trail is read in pages, then newest first, with Link next, and the cursor walks every event once', async () => {
     for (const company of ['a', 'b', 'c', 'd', 'e'])
-      await postJson(t.app, '/CompanyProducts', { company_id: company, products: [] }, bearer(operator.key));
-    const all = (await t.app.inject({ url: '/AuditEvents?limit=500' })).json() as AuditEvent[];
+      await postJson(
+        t().app,
+        '/CompanyProducts',
+        { company_id: company, products: [] },
+        bearer(operator.key),
+      );
+    const all = (await t().app.inject({ url: '/AuditEvents?limit=500' })).json() as AuditEvent[];
     const ids = all.map((event) => BigInt(event.id));
     expect(ids).toEqual([...ids].sort((x, y) => (x > y ? -1 : x < y ? 1 : 0)));
     expect(new Set(ids).size).toBe(ids.length);
@@ -184,7 +188,7 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
     const walked: AuditEvent[] = [];
     let url: string | undefined = '/AuditEvents?limit=2';
     while (url) {
-      const page = await t.app.inject({ url });
+      const page = await t().app.inject({ url });
       expect(page.statusCode).toBe(200);
       const events = page.json() as AuditEvent[];
       walked.push(...events);
@@ -204,7 +208,7 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
     ['cursor=9999999999999999999', '/cursor'],
     ['page=2', '/page'],
   ])('when the query is %s, then 400 naming %s', async (query, path) => {
-    const response = await t.app.inject({ url: `/AuditEvents?${query}` });
+    const response = await t().app.inject({ url: `/AuditEvents?${query}` });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({
       status: 400,
@@ -214,7 +218,7 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
   });
 
   it('when a key without admin reads the trail, then 403', async () => {
-    const response = await t.app.inject({ url: '/AuditEvents', headers: bearer(operator.key) });
+    const response = await t().app.inject({ url: '/AuditEvents', headers: bearer(operator.key) });
     expect(response.statusCode).toBe(403);
     expect(response.json()).toEqual({
       type: 'about:blank',
@@ -227,12 +231,12 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
   });
 
   it('when SQL tries to update, delete or truncate events, then the database refuses and they stay', async () => {
-    await postJson(t.app, '/CompanyProducts', { company_id: 'kept', products: [] }, bearer(operator.key));
-    const before = (await t.app.inject({ url: '/AuditEvents?limit=500' })).json();
-    const { db } = t.database;
+    await postJson(t().app, '/CompanyProducts', { company_id: 'kept', products: [] }, bearer(operator.key));
+    const before = (await t().app.inject({ url: '/AuditEvents?limit=500' })).json();
+    const { db } = t().database;
     await expect(sql`update audit_events set action = 'x'`.execute(db)).rejects.toThrow(/append-only/);
     await expect(sql`delete from audit_events`.execute(db)).rejects.toThrow(/append-only/);
     await expect(sql`truncate audit_events`.execute(db)).rejects.toThrow(/append-only/);
-    expect((await t.app.inject({ url: '/AuditEvents?limit=500' })).json()).toEqual(before);
+    expect((await t().app.inject({ url: '/AuditEvents?limit=500' })).json()).toEqual(before);
   });
 });

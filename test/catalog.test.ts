@@ -1,26 +1,20 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claro, clearCatalog, createTestApp, postJson, putJson, type TestApp, tim } from './helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { claro, createTestApp, postJson, putJson, tim } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 describe.each(databaseTargets)('catalog on %s', (target) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp(target);
-  });
-  afterAll(() => t.close());
-  beforeEach(async () => {
-    await clearCatalog(t.app);
-  });
+  const t = useTestApp(target, { clearCatalog: true });
 
   it('reproduces the challenge examples 1.1 and 1.2', async () => {
-    expect((await postJson(t.app, '/CompanyProducts', tim)).statusCode).toBe(201);
-    expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+    expect((await postJson(t().app, '/CompanyProducts', tim)).statusCode).toBe(201);
+    expect((await postJson(t().app, '/CompanyProducts', claro)).statusCode).toBe(201);
 
-    const one = await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
+    const one = await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
     expect(one.statusCode).toBe(200);
     expect(one.json()).toEqual(claro);
 
-    const all = await t.app.inject({ method: 'GET', url: '/CompanyProducts' });
+    const all = await t().app.inject({ method: 'GET', url: '/CompanyProducts' });
     expect(all.statusCode).toBe(200);
     expect(all.json()).toEqual([claro, tim]);
   });
@@ -28,26 +22,26 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   it('reads send, byte for byte, the JSON that the schema serializer sends for a write', async () => {
     // Reads send a cached string (catalog.routes.ts); writes go through the Catalog schema's serializer.
     const created = [
-      await postJson(t.app, '/CompanyProducts', tim),
-      await postJson(t.app, '/CompanyProducts', claro),
+      await postJson(t().app, '/CompanyProducts', tim),
+      await postJson(t().app, '/CompanyProducts', claro),
     ];
     const [timBody, claroBody] = created.map((response) => response.body);
     for (let read = 0; read < 2; read++) {
-      const one = await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
+      const one = await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
       expect(one.body).toBe(claroBody);
       expect(one.headers['content-type']).toBe(created[1]?.headers['content-type']);
-      const all = await t.app.inject({ method: 'GET', url: '/CompanyProducts' });
+      const all = await t().app.inject({ method: 'GET', url: '/CompanyProducts' });
       expect(all.body).toBe(`[${claroBody},${timBody}]`);
     }
     const changed = { ...claro, products: [{ id: 'claro_99', value: 99.5 }] };
-    const replaced = await putJson(t.app, '/CompanyProducts?company_id=claro_11', changed);
-    const after = await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
+    const replaced = await putJson(t().app, '/CompanyProducts?company_id=claro_11', changed);
+    const after = await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
     expect(after.body).toBe(replaced.body);
     expect(after.json()).toEqual(changed);
   });
 
   it('when a catalog is created, then 201 with Location, ETag and the stored catalog', async () => {
-    const response = await postJson(t.app, '/CompanyProducts', claro);
+    const response = await postJson(t().app, '/CompanyProducts', claro);
     expect(response.statusCode).toBe(201);
     expect(response.headers.location).toBe('/CompanyProducts?company_id=claro_11');
     expect(response.headers.etag).toMatch(/^"[\w-]+"$/);
@@ -55,25 +49,25 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('when the company already exists, then 409 conflict and the first catalog is kept', async () => {
-    await postJson(t.app, '/CompanyProducts', claro);
-    const response = await postJson(t.app, '/CompanyProducts', { company_id: 'claro_11', products: [] });
+    await postJson(t().app, '/CompanyProducts', claro);
+    const response = await postJson(t().app, '/CompanyProducts', { company_id: 'claro_11', products: [] });
     expect(response.statusCode).toBe(409);
     expect(response.json()).toMatchObject({
       status: 409,
       code: 'conflict',
       detail: 'company claro_11 already exists',
     });
-    const stored = await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
+    const stored = await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
     expect(stored.json()).toEqual(claro);
   });
 
   it('when a company is unknown, then GET, PUT and DELETE answer a 404 problem', async () => {
-    const get = await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=vivo_11' });
-    const put = await putJson(t.app, '/CompanyProducts?company_id=vivo_11', {
+    const get = await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=vivo_11' });
+    const put = await putJson(t().app, '/CompanyProducts?company_id=vivo_11', {
       company_id: 'vivo_11',
       products: [],
     });
-    const del = await t.app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=vivo_11' });
+    const del = await t().app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=vivo_11' });
     for (const response of [get, put, del]) {
       expect(response.statusCode).toBe(404);
       expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
@@ -89,7 +83,7 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('orders products by value then id, and companies by code point', async () => {
-    await postJson(t.app, '/CompanyProducts', {
+    await postJson(t().app, '/CompanyProducts', {
       company_id: 'b',
       products: [
         { id: 'z', value: 5 },
@@ -98,9 +92,9 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
         { id: 'B', value: 10.5 },
       ],
     });
-    await postJson(t.app, '/CompanyProducts', { company_id: 'a', products: [] });
-    await postJson(t.app, '/CompanyProducts', { company_id: 'Z', products: [] });
-    const response = await t.app.inject({ method: 'GET', url: '/CompanyProducts' });
+    await postJson(t().app, '/CompanyProducts', { company_id: 'a', products: [] });
+    await postJson(t().app, '/CompanyProducts', { company_id: 'Z', products: [] });
+    const response = await t().app.inject({ method: 'GET', url: '/CompanyProducts' });
     expect(response.json()).toEqual([
       { company_id: 'Z', products: [] },
       { company_id: 'a', products: [] },
@@ -117,7 +111,7 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('when a catalog repeats a product id, then 400 naming the duplicate and nothing is stored', async () => {
-    const response = await postJson(t.app, '/CompanyProducts', {
+    const response = await postJson(t().app, '/CompanyProducts', {
       company_id: 'claro_11',
       products: [
         { id: 'claro_10', value: 10 },
@@ -129,11 +123,11 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
       code: 'invalid_request',
       errors: [{ path: '/products/1/id', message: 'duplicates /products/0/id' }],
     });
-    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+    expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 
   it('when a catalog breaks the rules, then 400 lists every bad field', async () => {
-    const response = await postJson(t.app, '/CompanyProducts', {
+    const response = await postJson(t().app, '/CompanyProducts', {
       company_id: 'bad id!',
       products: [{ id: '', value: 10.005 }, { value: -1 }, { id: 'x', value: '10', extra: true }],
       more: 1,
@@ -157,9 +151,9 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('replaces the product list with PUT, with or without the query', async () => {
-    await postJson(t.app, '/CompanyProducts', claro);
+    await postJson(t().app, '/CompanyProducts', claro);
     const replaced = { company_id: 'claro_11', products: [{ id: 'claro_15', value: 15 }] };
-    const withQuery = await putJson(t.app, '/CompanyProducts?company_id=claro_11', replaced);
+    const withQuery = await putJson(t().app, '/CompanyProducts?company_id=claro_11', replaced);
     expect(withQuery.statusCode).toBe(200);
     expect(withQuery.json()).toEqual(replaced);
 
@@ -170,9 +164,9 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
         { id: 'claro_5', value: 5 },
       ],
     };
-    const withoutQuery = await putJson(t.app, '/CompanyProducts', again);
+    const withoutQuery = await putJson(t().app, '/CompanyProducts', again);
     expect(withoutQuery.statusCode).toBe(200);
-    const stored = await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
+    const stored = await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' });
     expect(stored.json()).toEqual({
       company_id: 'claro_11',
       products: [again.products[1], again.products[0]],
@@ -180,29 +174,29 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('when the query and the body name different companies, then 400 and nothing changes', async () => {
-    await postJson(t.app, '/CompanyProducts', claro);
-    const response = await putJson(t.app, '/CompanyProducts?company_id=claro_11', { ...tim });
+    await postJson(t().app, '/CompanyProducts', claro);
+    const response = await putJson(t().app, '/CompanyProducts?company_id=claro_11', { ...tim });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({
       code: 'invalid_request',
       errors: [{ path: '/company_id', message: "must equal the query's company_id claro_11" }],
     });
-    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([claro]);
+    expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([claro]);
   });
 
   it('deletes a catalog, answering the deleted catalog, and lets the company be created again', async () => {
-    await postJson(t.app, '/CompanyProducts', claro);
-    const deleted = await t.app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=claro_11' });
+    await postJson(t().app, '/CompanyProducts', claro);
+    const deleted = await t().app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=claro_11' });
     expect(deleted.statusCode).toBe(200);
     expect(deleted.json()).toEqual(claro);
     expect(
-      (await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' })).statusCode,
+      (await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' })).statusCode,
     ).toBe(404);
-    expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+    expect((await postJson(t().app, '/CompanyProducts', claro)).statusCode).toBe(201);
   });
 
   it('when DELETE has no company_id, then 400', async () => {
-    const response = await t.app.inject({ method: 'DELETE', url: '/CompanyProducts' });
+    const response = await t().app.inject({ method: 'DELETE', url: '/CompanyProducts' });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({
       code: 'invalid_request',
@@ -211,23 +205,23 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('answers 304 to a current If-None-Match and 200 with a new ETag after a change', async () => {
-    await postJson(t.app, '/CompanyProducts', claro);
+    await postJson(t().app, '/CompanyProducts', claro);
     for (const url of ['/CompanyProducts', '/CompanyProducts?company_id=claro_11']) {
-      const first = await t.app.inject({ method: 'GET', url });
+      const first = await t().app.inject({ method: 'GET', url });
       const etag = String(first.headers.etag);
-      const cached = await t.app.inject({ method: 'GET', url, headers: { 'if-none-match': etag } });
+      const cached = await t().app.inject({ method: 'GET', url, headers: { 'if-none-match': etag } });
       expect(cached.statusCode).toBe(304);
       expect(cached.body).toBe('');
-      const weak = await t.app.inject({
+      const weak = await t().app.inject({
         method: 'GET',
         url,
         headers: { 'if-none-match': `"other", W/${etag}` },
       });
       expect(weak.statusCode).toBe(304);
     }
-    const before = String((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).headers.etag);
-    await putJson(t.app, '/CompanyProducts', { company_id: 'claro_11', products: [] });
-    const after = await t.app.inject({
+    const before = String((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).headers.etag);
+    await putJson(t().app, '/CompanyProducts', { company_id: 'claro_11', products: [] });
+    const after = await t().app.inject({
       method: 'GET',
       url: '/CompanyProducts',
       headers: { 'if-none-match': before },
@@ -237,35 +231,35 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('when If-Match is stale, then PUT and DELETE answer 412 and change nothing', async () => {
-    const created = await postJson(t.app, '/CompanyProducts', claro);
+    const created = await postJson(t().app, '/CompanyProducts', claro);
     const etag = String(created.headers.etag);
     const stale = '"stale"';
     const put = await putJson(
-      t.app,
+      t().app,
       '/CompanyProducts',
       { company_id: 'claro_11', products: [] },
       { 'if-match': stale },
     );
     expect(put.statusCode).toBe(412);
     expect(put.json()).toMatchObject({ code: 'precondition_failed' });
-    const weak = await t.app.inject({
+    const weak = await t().app.inject({
       method: 'DELETE',
       url: '/CompanyProducts?company_id=claro_11',
       headers: { 'if-match': `W/${etag}` },
     });
     expect(weak.statusCode).toBe(412);
     expect(
-      (await t.app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' })).json(),
+      (await t().app.inject({ method: 'GET', url: '/CompanyProducts?company_id=claro_11' })).json(),
     ).toEqual(claro);
 
     const current = await putJson(
-      t.app,
+      t().app,
       '/CompanyProducts',
       { company_id: 'claro_11', products: [] },
       { 'if-match': etag },
     );
     expect(current.statusCode).toBe(200);
-    const any = await t.app.inject({
+    const any = await t().app.inject({
       method: 'DELETE',
       url: '/CompanyProducts?company_id=claro_11',
       headers: { 'if-match': '*' },
@@ -275,7 +269,7 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
 
   it('answers 405 with Allow for methods the path does not serve', async () => {
     for (const method of ['PATCH', 'OPTIONS'] as const) {
-      const response = await t.app.inject({ method, url: '/CompanyProducts' });
+      const response = await t().app.inject({ method, url: '/CompanyProducts' });
       expect(response.statusCode).toBe(405);
       expect(response.headers.allow).toBe('GET, HEAD, POST, PUT, DELETE');
       expect(response.json()).toMatchObject({ status: 405, code: 'method_not_allowed' });
@@ -283,10 +277,10 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
   });
 
   it('tolerates a trailing slash and answers HEAD like GET without a body', async () => {
-    await postJson(t.app, '/CompanyProducts/', claro);
-    const slash = await t.app.inject({ method: 'GET', url: '/CompanyProducts/?company_id=claro_11' });
+    await postJson(t().app, '/CompanyProducts/', claro);
+    const slash = await t().app.inject({ method: 'GET', url: '/CompanyProducts/?company_id=claro_11' });
     expect(slash.json()).toEqual(claro);
-    const head = await t.app.inject({ method: 'HEAD', url: '/CompanyProducts' });
+    const head = await t().app.inject({ method: 'HEAD', url: '/CompanyProducts' });
     expect(head.statusCode).toBe(200);
     expect(head.body).toBe('');
     expect(head.headers.etag).toBeDefined();

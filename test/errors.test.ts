@@ -1,10 +1,9 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import {
   claro,
-  clearCatalog,
   createTestApp,
   postJson,
   sendAdminKeyByDefault,
@@ -12,6 +11,7 @@ import {
   testConfig,
 } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -47,28 +47,21 @@ async function buildOwnApp() {
 }
 
 describe.each(databaseTargets)('error responses on %s', (target) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp(target);
-  });
-  afterAll(() => t.close());
-  beforeEach(async () => {
-    await clearCatalog(t.app);
-  });
+  const t = useTestApp(target, { clearCatalog: true });
 
   it('when the JSON is malformed, then 400 invalid_request and nothing is stored', async () => {
-    const response = await postJson(t.app, '/CompanyProducts', '{"company_id": "claro_11", ');
+    const response = await postJson(t().app, '/CompanyProducts', '{"company_id": "claro_11", ');
     expectProblem(response, {
       status: 400,
       title: 'Bad Request',
       code: 'invalid_request',
       detail: 'the body is not valid JSON',
     });
-    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+    expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 
   it('when the body is empty under a JSON content type, then 400 invalid_request', async () => {
-    const response = await postJson(t.app, '/CompanyProducts', '');
+    const response = await postJson(t().app, '/CompanyProducts', '');
     expectProblem(response, {
       status: 400,
       title: 'Bad Request',
@@ -78,7 +71,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
   });
 
   it('when no route matches, then 404 not_found naming the method and path, without the query', async () => {
-    const response = await t.app.inject({ method: 'GET', url: '/nowhere?phone_number=5511999999999' });
+    const response = await t().app.inject({ method: 'GET', url: '/nowhere?phone_number=5511999999999' });
     expectProblem(response, {
       status: 404,
       title: 'Not Found',
@@ -94,7 +87,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
   ])(
     'when the body is %s, then 415 unsupported_media_type and nothing is stored',
     async (contentType, payload) => {
-      const response = await t.app.inject({
+      const response = await t().app.inject({
         method: 'POST',
         url: '/CompanyProducts',
         headers: { 'content-type': contentType },
@@ -106,12 +99,12 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
         code: 'unsupported_media_type',
         detail: 'the body must be JSON: send Content-Type: application/json',
       });
-      expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+      expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
     },
   );
 
   it('when a recharge breaks every rule, then 400 lists each field', async () => {
-    const response = await postJson(t.app, '/PhoneRecharges', {
+    const response = await postJson(t().app, '/PhoneRecharges', {
       company_id: 'bad id!',
       phone_number: '12345',
       value: '10',
@@ -133,7 +126,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
   });
 
   it('when the body has a field the schema does not know, then 400 refuses it rather than dropping it', async () => {
-    const response = await postJson(t.app, '/CompanyProducts', { ...claro, owner: 'me' });
+    const response = await postJson(t().app, '/CompanyProducts', { ...claro, owner: 'me' });
     expectProblem(response, {
       status: 400,
       title: 'Bad Request',
@@ -141,7 +134,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
       detail: 'the body is invalid',
       errors: [{ path: '/owner', message: 'is not allowed' }],
     });
-    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+    expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 
   it.each([
@@ -151,7 +144,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
       '{"company_id":"claro_11","products":[],"constructor":{"prototype":{"isAdmin":true}}}',
     ],
   ])('when the body tries %s poisoning, then 400 and nothing is stored', async (_name, payload) => {
-    const response = await postJson(t.app, '/CompanyProducts', payload);
+    const response = await postJson(t().app, '/CompanyProducts', payload);
     expectProblem(response, {
       status: 400,
       title: 'Bad Request',
@@ -159,11 +152,11 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
       detail: 'the body has a forbidden __proto__ or constructor.prototype key',
     });
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
-    expect((await t.app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+    expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 
   it('when X-Request-Id is sane, then it is echoed on the response and in the problem', async () => {
-    const response = await t.app.inject({
+    const response = await t().app.inject({
       method: 'GET',
       url: '/nowhere',
       headers: { 'x-request-id': 'abc-123' },
@@ -177,7 +170,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
     ['200 characters', 'a'.repeat(200)],
     ['markup', '<script>alert(1)</script>'],
   ])('when X-Request-Id has %s, then a generated uuid replaces it', async (_name, given) => {
-    const response = await t.app.inject({
+    const response = await t().app.inject({
       method: 'GET',
       url: '/nowhere',
       headers: { 'x-request-id': given },
@@ -189,8 +182,8 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
   });
 
   it('when no X-Request-Id is given, then each response gets its own uuid', async () => {
-    const first = await t.app.inject({ method: 'GET', url: '/healthz' });
-    const second = await t.app.inject({ method: 'GET', url: '/healthz' });
+    const first = await t().app.inject({ method: 'GET', url: '/healthz' });
+    const second = await t().app.inject({ method: 'GET', url: '/healthz' });
     expect(first.headers['x-request-id']).toMatch(UUID);
     expect(second.headers['x-request-id']).toMatch(UUID);
     expect(first.headers['x-request-id']).not.toBe(second.headers['x-request-id']);

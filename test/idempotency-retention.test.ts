@@ -1,15 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createRechargeRepository, createRechargeService } from '../src/modules/recharges/index.js';
-import {
-  claro,
-  clearCatalog,
-  createTestApp,
-  postJson,
-  rechargeBody,
-  type TestApp,
-  testConfig,
-} from './helpers/app.js';
+import { claro, createTestApp, postJson, rechargeBody, type TestApp, testConfig } from './helpers/app.js';
 import { databaseTargets, type TestDatabase } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -48,48 +41,42 @@ async function until(isDone: () => boolean, timeoutMs = 5000) {
 }
 
 describe.each(databaseTargets)('idempotency key retention on %s', (target) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp(target);
-  });
-  afterAll(() => t.close());
-  beforeEach(async () => {
-    await t.database.db.deleteFrom('idempotency_keys').execute();
-    await t.database.db.deleteFrom('recharges').execute();
-    await clearCatalog(t.app);
-    expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+  const t = useTestApp(target, {
+    empty: ['idempotency_keys', 'recharges'],
+    clearCatalog: true,
+    seed: [claro],
   });
 
   it('when a key is older than the retention, then the purge forgets it and the key makes a new recharge', async () => {
-    const service = createRechargeService({ recharges: createRechargeRepository(t.database.db) });
-    const old = await makeKeyed(t, 'old');
-    const young = await makeKeyed(t, 'young');
-    await age(t.database, 'old', 25);
-    await age(t.database, 'young', 23);
+    const service = createRechargeService({ recharges: createRechargeRepository(t().database.db) });
+    const old = await makeKeyed(t(), 'old');
+    const young = await makeKeyed(t(), 'young');
+    await age(t().database, 'old', 25);
+    await age(t().database, 'young', 23);
 
     expect(await service.purgeIdempotencyKeys(24 * HOUR_MS)).toBe(1);
-    expect(await keysLeft(t.database)).toEqual(['young']);
+    expect(await keysLeft(t().database)).toEqual(['young']);
 
-    const again = await recharge(t, 'old');
+    const again = await recharge(t(), 'old');
     expect(again.statusCode).toBe(201);
     expect(again.headers['idempotent-replayed']).toBeUndefined();
     expect(again.json().id).not.toBe(old.id);
-    const replay = await recharge(t, 'young');
+    const replay = await recharge(t(), 'young');
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.json()).toEqual(young);
 
     // The recharges themselves stay: only the keys are forgotten.
-    const listed = await t.app.inject({ url: `/PhoneRecharges?phone_number=${rechargeBody.phone_number}` });
+    const listed = await t().app.inject({ url: `/PhoneRecharges?phone_number=${rechargeBody.phone_number}` });
     expect(listed.json().map((r: { id: string }) => r.id)).toEqual([old.id, young.id, again.json().id]);
   });
 
   it('when the purge is given a later now, then it measures the age from that now', async () => {
-    const service = createRechargeService({ recharges: createRechargeRepository(t.database.db) });
-    await makeKeyed(t, 'young');
-    await age(t.database, 'young', 23);
+    const service = createRechargeService({ recharges: createRechargeRepository(t().database.db) });
+    await makeKeyed(t(), 'young');
+    await age(t().database, 'young', 23);
     expect(await service.purgeIdempotencyKeys(24 * HOUR_MS, new Date(Date.now() + HOUR_MS / 2))).toBe(0);
     expect(await service.purgeIdempotencyKeys(24 * HOUR_MS, new Date(Date.now() + 2 * HOUR_MS))).toBe(1);
-    expect(await keysLeft(t.database)).toEqual([]);
+    expect(await keysLeft(t().database)).toEqual([]);
   });
 });
 

@@ -1,15 +1,8 @@
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  claro,
-  clearCatalog,
-  createTestApp,
-  postJson,
-  putJson,
-  rechargeBody,
-  type TestApp,
-} from './helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 const PHONE = rechargeBody.phone_number;
 const OTHER_PHONE = '5521988887777';
@@ -43,29 +36,23 @@ function expectProblem(response: LightMyRequestResponse, status: number, problem
 }
 
 describe.each(databaseTargets)('idempotency keys on %s', (target) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp(target);
-  });
-  afterAll(() => t.close());
-  beforeEach(async () => {
-    await t.database.db.deleteFrom('idempotency_keys').execute();
-    await t.database.db.deleteFrom('recharges').execute();
-    await clearCatalog(t.app);
-    expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+  const t = useTestApp(target, {
+    empty: ['idempotency_keys', 'recharges'],
+    clearCatalog: true,
+    seed: [claro],
   });
 
   const recharge = (body: unknown, key?: string, headers: Record<string, string> = {}) =>
     postJson(
-      t.app,
+      t().app,
       '/PhoneRecharges',
       body,
       key === undefined ? headers : { ...headers, 'idempotency-key': key },
     );
   const listOf = async (phone: string): Promise<Recharge[]> =>
-    (await t.app.inject({ method: 'GET', url: `/PhoneRecharges?phone_number=${phone}` })).json();
+    (await t().app.inject({ method: 'GET', url: `/PhoneRecharges?phone_number=${phone}` })).json();
   const keyCount = async () =>
-    (await t.database.db.selectFrom('idempotency_keys').selectAll().execute()).length;
+    (await t().database.db.selectFrom('idempotency_keys').selectAll().execute()).length;
 
   /** A first 201: no Idempotent-Replayed header. */
   async function fresh(body: unknown, key?: string, headers?: Record<string, string>) {
@@ -167,7 +154,7 @@ describe.each(databaseTargets)('idempotency keys on %s', (target) => {
   it('when two clients use the same key, then each gets its own recharge; keys of one client share them', async () => {
     const keyOf = async (name: string, client: string) => {
       const scopes = ['recharges:read', 'recharges:write'];
-      const created = await postJson(t.app, '/ApiKeys', { name: `${name}-${target}`, client, scopes });
+      const created = await postJson(t().app, '/ApiKeys', { name: `${name}-${target}`, client, scopes });
       expect(created.statusCode).toBe(201);
       return { authorization: `Bearer ${created.json().key}` };
     };
@@ -189,7 +176,7 @@ describe.each(databaseTargets)('idempotency keys on %s', (target) => {
     const ofAOther = await fresh(rechargeBody, 'other', a1);
     expect(ofAOther.json().id).not.toBe(ofBOther.json().id);
 
-    const seenByB = await t.app.inject({
+    const seenByB = await t().app.inject({
       method: 'GET',
       url: `/PhoneRecharges?phone_number=${PHONE}`,
       headers: b,
@@ -228,10 +215,10 @@ describe.each(databaseTargets)('idempotency keys on %s', (target) => {
   it('when the catalog changed or the company was deleted, then the replay still returns the stored recharge', async () => {
     const first = await fresh(rechargeBody, 'order-1');
     const repriced = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 12.5 }] };
-    expect((await putJson(t.app, '/CompanyProducts?company_id=claro_11', repriced)).statusCode).toBe(200);
+    expect((await putJson(t().app, '/CompanyProducts?company_id=claro_11', repriced)).statusCode).toBe(200);
     await expectReplayOf(first, await recharge(rechargeBody, 'order-1'));
 
-    const deleted = await t.app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=claro_11' });
+    const deleted = await t().app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=claro_11' });
     expect(deleted.statusCode).toBe(200);
     await expectReplayOf(first, await recharge(rechargeBody, 'order-1'));
     expectProblem(await recharge({ ...rechargeBody, value: 12.5 }, 'order-1'), 422, REUSED);

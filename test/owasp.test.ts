@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { InjectOptions, Response } from 'light-my-request';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { claro, createTestApp, postJson, rechargeBody, TEST_ADMIN_KEY, type TestApp } from './helpers/app.js';
 import { type DatabaseTarget, databaseTargets } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 type Key = { id: string; key: string };
 type Env = Record<string, string>;
@@ -44,16 +45,6 @@ async function openShops(app: FastifyInstance) {
   };
 }
 
-/** Each OWASP item gets an app and database of its own, built in its beforeAll, so limits and rows never mix. */
-function useApp(target: DatabaseTarget, env: Env = {}): () => TestApp {
-  let built: TestApp | undefined;
-  beforeAll(async () => {
-    built = await createTestApp(target, env);
-  });
-  afterAll(() => built?.close());
-  return () => built ?? expect.fail('the app is built in beforeAll');
-}
-
 async function withApp(target: DatabaseTarget, env: Env, run: (t: TestApp) => Promise<void>) {
   const t = await createTestApp(target, env);
   await run(t).finally(() => t.close());
@@ -79,10 +70,11 @@ function servedRoutes(app: FastifyInstance): [path: string, methods: string[]][]
   return routes;
 }
 
+// Each OWASP item gets an app and database of its own (useTestApp), so limits and rows never mix.
 describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target) => {
   describe('API1 broken object level authorization', () => {
     // Pins: every read of a recharge (by id, listing, cursor) is filtered by the caller's client.
-    const t = useApp(target);
+    const t = useTestApp(target);
     let a: Key;
     let b: Key;
     beforeAll(async () => {
@@ -118,7 +110,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API2 broken authentication', () => {
     // Pins: one indistinguishable 401, keys only in the header, only digests at rest, a lockout for guessers.
-    const t = useApp(target, { AUTH_FAILURES_PER_MINUTE: '5' });
+    const t = useTestApp(target, { env: { AUTH_FAILURES_PER_MINUTE: '5' } });
     const from = (remoteAddress: string, authorization?: string, url = '/CompanyProducts') =>
       t().app.inject({ url, remoteAddress, headers: { authorization } });
 
@@ -180,7 +172,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API3 broken object property level authorization', () => {
     // Pins: closed request schemas (no mass assignment) and closed response schemas (nothing unlisted sent).
-    const t = useApp(target);
+    const t = useTestApp(target);
     let a: Key;
     beforeAll(async () => {
       ({ a } = await openShops(t().app));
@@ -236,7 +228,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API4 unrestricted resource consumption', () => {
     // Pins: bounded bodies, page sizes, product lists and request rates.
-    const t = useApp(target);
+    const t = useTestApp(target);
     const products = (count: number) => Array.from({ length: count }, (_, i) => ({ id: `p${i}`, value: 1 }));
 
     it('when a body is over BODY_LIMIT (256 KiB by default), then 413 and nothing is stored', async () => {
@@ -286,7 +278,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API5 broken function level authorization', () => {
     // Pins: each function checks its own scope before reading the body; /ApiKeys and /AuditEvents need admin.
-    const t = useApp(target);
+    const t = useTestApp(target);
     let a: Key;
     let b: Key;
     beforeAll(async () => {
@@ -350,7 +342,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API8 security misconfiguration', () => {
     // Pins: helmet headers, CORS off unless configured, bare 500s, and refused methods never reaching a handler.
-    const t = useApp(target);
+    const t = useTestApp(target);
     const preflight = (origin: string) => ({
       method: 'OPTIONS' as const,
       headers: { origin, 'access-control-request-method': 'POST', ...anonymous },
@@ -416,7 +408,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
   describe('API9 improper inventory management', () => {
     // Pins: the OpenAPI document is the whole keyed surface and names the scope each operation enforces.
-    const t = useApp(target, { AUTH_FAILURES_PER_MINUTE: '1000' }); // many keyless calls on purpose
+    const t = useTestApp(target, { env: { AUTH_FAILURES_PER_MINUTE: '1000' } }); // many keyless calls on purpose
     const SCOPE = /^(catalog|recharges):(read|write)$|^admin$/;
     type Security = { apiKey?: string[] }[];
     const operations = async () => {

@@ -1,36 +1,20 @@
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  claro,
-  clearCatalog,
-  createTestApp,
-  postJson,
-  putJson,
-  rechargeBody,
-  type TestApp,
-} from './helpers/app.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 const LOCK_WAIT_TIMEOUT_MS = 5000;
 const listUrl = `/PhoneRecharges?phone_number=${rechargeBody.phone_number}`;
 
 describe.each(databaseTargets)('recharges racing catalog writes through the API on %s', (target) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp(target);
-  });
-  afterAll(() => t.close());
-  beforeEach(async () => {
-    await t.database.db.deleteFrom('recharges').execute();
-    await clearCatalog(t.app);
-    expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
-  });
+  const t = useTestApp(target, { empty: ['recharges'], clearCatalog: true, seed: [claro] });
 
   it('when a price change and recharges at the old price race, then each recharge is priced consistently', async () => {
     const raised = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 11 }] };
     const [change, ...recharges] = await Promise.all([
-      putJson(t.app, '/CompanyProducts?company_id=claro_11', raised),
-      ...Array.from({ length: 5 }, () => postJson(t.app, '/PhoneRecharges', rechargeBody)),
+      putJson(t().app, '/CompanyProducts?company_id=claro_11', raised),
+      ...Array.from({ length: 5 }, () => postJson(t().app, '/PhoneRecharges', rechargeBody)),
     ]);
     expect(change?.statusCode).toBe(200);
     const made = recharges.filter((response) => response.statusCode === 201).map((r) => r.json());
@@ -42,7 +26,7 @@ describe.each(databaseTargets)('recharges racing catalog writes through the API 
       });
     }
     for (const recharge of made) expect(recharge).toMatchObject({ product_id: 'claro_10', value: 10 });
-    const listed = (await t.app.inject({ method: 'GET', url: listUrl })).json();
+    const listed = (await t().app.inject({ method: 'GET', url: listUrl })).json();
     expect(listed).toHaveLength(made.length);
     expect(listed).toEqual(expect.arrayContaining(made));
   });
@@ -52,19 +36,12 @@ describe.each(databaseTargets)('recharges racing catalog writes through the API 
 describe.each(databaseTargets.filter((target) => target === 'postgres'))(
   'recharges racing catalog writes on %s',
   (target) => {
-    let t: TestApp;
+    const t = useTestApp(target, { empty: ['recharges'], clearCatalog: true, seed: [claro] });
     let other: pg.Client;
-    beforeAll(async () => {
-      t = await createTestApp(target);
-    });
-    afterAll(() => t.close());
     beforeEach(async () => {
-      await t.database.db.deleteFrom('recharges').execute();
-      await clearCatalog(t.app);
-      expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
       other = new pg.Client({
-        connectionString: t.database.url,
-        options: `-c search_path=${t.database.schema}`,
+        connectionString: t().database.url,
+        options: `-c search_path=${t().database.schema}`,
       });
       await other.connect();
     });
@@ -73,8 +50,8 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
       await other.end();
     });
 
-    const recharge = (value: number) => postJson(t.app, '/PhoneRecharges', { ...rechargeBody, value });
-    const listed = async () => (await t.app.inject({ method: 'GET', url: listUrl })).json();
+    const recharge = (value: number) => postJson(t().app, '/PhoneRecharges', { ...rechargeBody, value });
+    const listed = async () => (await t().app.inject({ method: 'GET', url: listUrl })).json();
 
     /** Opens a transaction in the other session that changes claro_10 and holds its row lock. */
     async function holdPriceChange(valueCents: number) {

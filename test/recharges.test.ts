@@ -1,15 +1,8 @@
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  claro,
-  clearCatalog,
-  createTestApp,
-  postJson,
-  putJson,
-  rechargeBody,
-  type TestApp,
-} from './helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_MILLIS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -52,19 +45,10 @@ const NOT_MOBILE = 'must be a Brazilian mobile number: 55, a DDD and nine digits
 const MONEY = 'must be an amount from 0.01 to 10000 with at most two decimal places';
 
 describe.each(databaseTargets)('recharges on %s', (target) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp(target);
-  });
-  afterAll(() => t.close());
-  beforeEach(async () => {
-    await t.database.db.deleteFrom('recharges').execute();
-    await clearCatalog(t.app);
-    expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
-  });
+  const t = useTestApp(target, { empty: ['recharges'], clearCatalog: true, seed: [claro] });
 
-  const get = (url: string) => t.app.inject({ method: 'GET', url });
-  const recharge = (body: unknown = rechargeBody) => postJson(t.app, '/PhoneRecharges', body);
+  const get = (url: string) => t().app.inject({ method: 'GET', url });
+  const recharge = (body: unknown = rechargeBody) => postJson(t().app, '/PhoneRecharges', body);
   const listOf = (phone: string) => get(`/PhoneRecharges?phone_number=${encodeURIComponent(phone)}`);
   async function makeRecharge(overrides: Partial<typeof rechargeBody> = {}): Promise<Recharge> {
     const response = await recharge({ ...rechargeBody, ...overrides });
@@ -174,7 +158,7 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
         { id: 'top', value: 10000 },
       ],
     };
-    expect((await postJson(t.app, '/CompanyProducts', edges)).statusCode).toBe(201);
+    expect((await postJson(t().app, '/CompanyProducts', edges)).statusCode).toBe(201);
     for (const [productId, literal, value] of [
       ['cheap', '0.3', 0.3],
       ['cent', '0.01', 0.01],
@@ -260,7 +244,7 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
   it.each(['PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const)(
     'when the method is %s, then 405 with Allow: GET, HEAD, POST',
     async (method) => {
-      const response = await t.app.inject({ method, url: '/PhoneRecharges' });
+      const response = await t().app.inject({ method, url: '/PhoneRecharges' });
       expectProblem(response, 405, {
         code: 'method_not_allowed',
         detail: `${method} is not allowed here; allowed: GET, HEAD, POST`,
@@ -317,13 +301,13 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
   it('when the catalog changes or is deleted, then recharges keep what they were sold for', async () => {
     const made = await makeRecharge();
     const changed = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 12.5 }] };
-    expect((await putJson(t.app, '/CompanyProducts?company_id=claro_11', changed)).statusCode).toBe(200);
-    const deleted = await t.app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=claro_11' });
+    expect((await putJson(t().app, '/CompanyProducts?company_id=claro_11', changed)).statusCode).toBe(200);
+    const deleted = await t().app.inject({ method: 'DELETE', url: '/CompanyProducts?company_id=claro_11' });
     expect(deleted.statusCode).toBe(200);
 
     expect((await get(`/PhoneRecharges?id=${made.id}`)).json()).toEqual(made);
     expect((await listOf(PHONE)).json()).toEqual([made]);
-    expect((await postJson(t.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+    expect((await postJson(t().app, '/CompanyProducts', claro)).statusCode).toBe(201);
     expect((await get(`/PhoneRecharges?id=${made.id}`)).json()).toEqual(made);
   });
 
