@@ -66,6 +66,7 @@ const isRecharge = (request: FastifyRequest) =>
 export function createRateLimits(options: RateLimitOptions): RateLimits {
   const { store, perKeyPerMinute, perAddressPerMinute, authFailuresPerMinute } = options;
   const { rechargesPerClientPerMinute } = options;
+
   async function limitCaller(request: FastifyRequest, reply: FastifyReply) {
     const { principal } = request;
     const caller = principal
@@ -118,7 +119,8 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
       async (app) => {
         app.addHook('onRequest', limitCaller);
         // The auth hook refuses a missing scope (403) before the hook above runs; the key still pays for it.
-        // That hook sets the RateLimit headers whenever it counts (429 included), so none means uncounted.
+        // That hook sets the RateLimit headers whenever it counts and lets the request on, so a 403 without
+        // them was not counted; its own refusals are 429s, which this hook leaves alone.
         app.addHook('onError', async (request, reply, error) => {
           if (!request.principal || reply.hasHeader(LIMIT_HEADER) || !(error instanceof AppError)) return;
           if (error.code !== 'forbidden') return;
