@@ -183,6 +183,23 @@ describe('request loggers (LazyChildLogger)', () => {
     ]);
   });
 
+  it('when the parent logger cannot tell its levels, then the child is made at once', () => {
+    const made: unknown[] = [];
+    const parent = {
+      level: 'info',
+      child(bindings: unknown) {
+        made.push(bindings);
+        return parent;
+      },
+    };
+    const { childLoggerFactory } = loggingOptions({ logFormat: 'json', googleCloudProject: undefined }, {});
+    const log = childLoggerFactory?.call({} as never, parent as never, { request_id: 'r2' }, {}, {
+      headers: {},
+    } as never);
+    expect(log).toBe(parent);
+    expect(made).toEqual([{ request_id: 'r2' }]);
+  });
+
   it('when a route sets a level of its own, then the child is made at once with that level', () => {
     const { makeChild, make } = setUp('warn');
     const log = make({ level: 'debug' });

@@ -1,8 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics } from '../src/plugins/metrics.js';
+import { createMetrics, metricsPlugin } from '../src/plugins/metrics.js';
+import { ProblemSchema } from '../src/shared/schemas.js';
 import { claro, createTestApp, postJson, rechargeBody, type TestApp } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 
@@ -189,5 +190,32 @@ describe('createMetrics', () => {
     expect(sample(text, 'db_pool_connections')).toBe(10);
     expect(sample(text, 'db_pool_idle_connections')).toBe(0);
     expect(sample(text, 'db_pool_waiting_requests')).toBe(4);
+  });
+});
+
+describe('the refusal-code hook of the recharge route', () => {
+  it('when the route has onSend hooks of its own, then they still run beside it', async () => {
+    const app = Fastify();
+    app.addSchema(ProblemSchema); // /metrics documents its problem answers with it
+    const metrics = createMetrics();
+    await app.register(metricsPlugin, { metrics });
+    app.post(
+      '/PhoneRecharges',
+      {
+        config: { scope: 'recharges:write' },
+        onSend: async (_request, reply, payload) => {
+          reply.header('x-own-hook', 'ran');
+          return payload;
+        },
+      },
+      async (_request, reply) =>
+        reply.code(409).type('application/json').send('{"code":"idempotency_key_in_flight"}'),
+    );
+    const response = await app.inject({ method: 'POST', url: '/PhoneRecharges' });
+    expect(response.statusCode).toBe(409);
+    expect(response.headers['x-own-hook']).toBe('ran');
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'recharges_refused_total{code="idempotency_key_in_flight"}')).toBe(1);
+    await app.close();
   });
 });

@@ -39,21 +39,16 @@ const LOCAL_COUNTERS = 20_000;
 // The stores take `max` only for back-off modes we do not use.
 const UNUSED_MAX = 0;
 
-// The in-process store calls back before it returns; no promise per request for it.
+// The in-process store calls back, never with an error, before it returns: no promise per request for it.
 function callLocal(store: CounterStore, method: 'incr' | 'read', key: string, windowMs: number): RateWindow {
   let window: RateWindow | undefined;
-  let failure: Error | null = null;
-  store[method](
-    key,
-    (error, result) => {
-      if (error || !result) failure = error ?? new Error('the rate-limit store returned nothing');
-      else window = { count: result.current, ttlMs: result.ttl };
-    },
-    windowMs,
-    UNUSED_MAX,
-  );
-  if (window) return window;
-  throw failure ?? new Error('the in-process rate-limit store did not answer at once');
+  store[method](key, (_error, result) => (window = toWindow(result)), windowMs, UNUSED_MAX);
+  if (!window) throw new Error('the in-process rate-limit store did not answer at once');
+  return window;
+}
+
+function toWindow(result: { current: number; ttl: number } | undefined): RateWindow | undefined {
+  return result && { count: result.current, ttlMs: result.ttl };
 }
 
 function call(store: CounterStore, method: 'incr' | 'read', key: string, windowMs: number) {
