@@ -7,19 +7,11 @@ import { buildApp } from '../src/app.js';
 import { postJson, sendAdminKeyByDefault, TEST_ADMIN_KEY, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
+import type { CreatedKey } from './helpers/problems.js';
 import { startServerProcess } from './helpers/process.js';
 
 const KEY_PATTERN = /^rk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/;
 const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-type CreatedKey = {
-  id: string;
-  name: string;
-  client: string;
-  scopes: string[];
-  created_at: string;
-  key: string;
-};
 
 async function createKey(app: FastifyInstance, body: Record<string, unknown>): Promise<CreatedKey> {
   const response = await postJson(app, '/ApiKeys', body);

@@ -5,15 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { claro, postJson, putJson } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
+import type { CreatedKey } from './helpers/problems.js';
 
-type CreatedKey = {
-  id: string;
-  name: string;
-  client: string;
-  scopes: string[];
-  created_at: string;
-  key: string;
-};
 type AuditEvent = { id: string; action: string; target: string; before: unknown; after: unknown };
 
 async function createKey(app: FastifyInstance, body: Record<string, unknown>): Promise<CreatedKey> {

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
+import { expectProblem } from './helpers/problems.js';
 
 const PHONE = rechargeBody.phone_number;
 const OTHER_PHONE = '5521988887777';
-const TITLES: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 422: 'Unprocessable Content' };
 const REUSED = {
   code: 'idempotency_key_reused',
   detail: 'this Idempotency-Key was used for a different request; use a new key for a new recharge',
@@ -20,20 +20,6 @@ const BAD_KEY = {
   ],
 };
 type Recharge = typeof rechargeBody & { id: string; created_at: string };
-type Problem = { code: string; detail: string; errors?: { path: string; message: string }[] };
-
-/** Locks a whole problem body: RFC 9457 members, the stable code and the request id of the response. */
-function expectProblem(response: LightMyRequestResponse, status: number, problem: Problem) {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-  expect(response.json()).toEqual({
-    type: 'about:blank',
-    title: TITLES[status],
-    status,
-    request_id: response.headers['x-request-id'],
-    ...problem,
-  });
-}
 
 describe.each(databaseTargets)('idempotency keys on %s', (target) => {
   const t = useTestApp(target, {

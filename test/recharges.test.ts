@@ -1,39 +1,15 @@
-import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
+import { expectProblem } from './helpers/problems.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_MILLIS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const PHONE = '5511999999999';
 const OTHER_PHONE = '5521988887777';
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  422: 'Unprocessable Content',
-};
 
 type Recharge = typeof rechargeBody & { id: string; created_at: string };
-type FieldError = { path: string; message: string };
-
-/** Locks a whole problem body: RFC 9457 members, the stable code and the request id of the response. */
-function expectProblem(
-  response: LightMyRequestResponse,
-  status: number,
-  problem: { code: string; detail: string; errors?: FieldError[] },
-) {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-  expect(response.json()).toEqual({
-    type: 'about:blank',
-    title: TITLES[status],
-    status,
-    request_id: response.headers['x-request-id'],
-    ...problem,
-  });
-}
 
 /** A recharge body whose value is the given JSON literal, so `10.0` and `10` are really sent as written. */
 function withValueLiteral(literal: string, productId = 'claro_10', companyId = 'claro_11') {
