@@ -139,7 +139,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       audit: createAuditRepository(trx),
     })),
   });
-  const rechargeService = createRechargeService({ recharges: createRechargeRepository(db) });
+  const rechargeService = createRechargeService({
+    recharges: createRechargeRepository(db, config.rechargeBatch),
+  });
   // The same wiring as the operators' CLI.
   const apiKeyService = createApiKeyServiceOn(db, { revocations, adminApiKey: config.adminApiKey });
   if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);

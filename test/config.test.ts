@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       rechargesPerClientPerMinute: 600,
       seedDemoData: true,
       dbPoolSize: 10,
+      rechargeBatch: { maxSize: 64, maxInFlight: 2 },
       shutdownTimeoutMs: 9000,
       idempotencyKeyTtlMs: 86_400_000,
       overloadMaxEventLoopDelayMs: 1000,
@@ -62,6 +63,8 @@ describe('loadConfig', () => {
         RECHARGES_PER_CLIENT_PER_MINUTE: '30',
         SEED_DEMO_DATA: 'no',
         DB_POOL_SIZE: '4',
+        RECHARGE_BATCH_MAX_SIZE: '16',
+        RECHARGE_BATCH_IN_FLIGHT: '3',
         SHUTDOWN_TIMEOUT_MS: '2000',
         IDEMPOTENCY_KEY_TTL_HOURS: '48',
         OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '500',
@@ -88,6 +91,7 @@ describe('loadConfig', () => {
       rechargesPerClientPerMinute: 30,
       seedDemoData: false,
       dbPoolSize: 4,
+      rechargeBatch: { maxSize: 16, maxInFlight: 3 },
       shutdownTimeoutMs: 2000,
       idempotencyKeyTtlMs: 172_800_000,
       overloadMaxEventLoopDelayMs: 500,
@@ -123,6 +127,8 @@ describe('loadConfig', () => {
     ['NODE_ENV', 'staging'],
     ['REDIS_URL', 'http://cache:6379'],
     ['DB_POOL_SIZE', '1000'],
+    ['RECHARGE_BATCH_MAX_SIZE', '0'],
+    ['RECHARGE_BATCH_IN_FLIGHT', '101'],
   ])('when %s=%s, then start-up fails with a ConfigError naming the variable', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toContain(name);

@@ -70,7 +70,7 @@ describe.each(databaseTargets)('database on %s', (target) => {
       });
       if (target === 'pglite') return; // The marker is a comment there; the outcomes above are what count.
       expect(prepared.map(({ name }) => name)).toEqual(['recharges_priced_insert']);
-      expect(prepared[0]?.statement).toMatch(/^\/\* prepared:recharges_priced_insert \*\/\s+with lock as/);
+      expect(prepared[0]?.statement).toMatch(/^\/\* prepared:recharges_priced_insert \*\/\s+with input as/);
       const stored = await database.db.selectFrom('idempotency_keys').select('key').orderBy('key').execute();
       expect(stored).toEqual([{ key: 'key-0' }, { key: 'key-1' }]);
     } finally {

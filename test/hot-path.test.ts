@@ -94,6 +94,27 @@ describe.each(databaseTargets)('database round trips per request on %s', (target
     expect(replay).toHaveLength(1);
   });
 
+  it('when recharges arrive together, then each is in one statement, and on PostgreSQL they share them', async () => {
+    const key = await createKey(app, ['recharges:write']);
+    await app.inject({ url: '/PhoneRecharges?phone_number=5511999999999', headers: key }); // key now known
+    const posts = await countStatements(async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, (_, index) =>
+          postJson(app, '/PhoneRecharges', rechargeBody, { ...key, 'idempotency-key': `together-${index}` }),
+        ),
+      );
+      expect(answers.map((answer) => answer.statusCode)).toEqual(Array(12).fill(201));
+      expect(new Set(answers.map((answer) => answer.json().id)).size).toBe(12);
+    });
+    // Each recharge is in exactly one statement: the budget of one round trip, or a share of one.
+    expect(posts.every((statement) => /insert into recharges/.test(statement.sql))).toBe(true);
+    const sizes = posts.map((statement) => (statement.parameters[0] as unknown[]).length);
+    expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(12);
+    // On PostgreSQL two go at once (RECHARGE_BATCH_IN_FLIGHT) and the rest queue behind them and share.
+    // PGlite answers in process before the next request arrives, so there each usually goes alone.
+    if (target === 'postgres') expect(posts.length).toBeLessThan(12);
+  });
+
   it('when ten requests miss the same cold entry at once, then the database is read once', async () => {
     const url = '/CompanyProducts?company_id=claro_11';
     // A write empties the cache; the key is already known.

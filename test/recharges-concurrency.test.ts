@@ -1,10 +1,10 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
+import { connectOtherSession, waitUntilBlocked } from './helpers/locks.js';
 
-const LOCK_WAIT_TIMEOUT_MS = 5000;
 const listUrl = `/PhoneRecharges?phone_number=${rechargeBody.phone_number}`;
 
 describe.each(databaseTargets)('recharges racing catalog writes through the API on %s', (target) => {
@@ -39,11 +39,7 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
     const t = useTestApp(target, { empty: ['recharges'], clearCatalog: true, seed: [claro] });
     let other: pg.Client;
     beforeEach(async () => {
-      other = new pg.Client({
-        connectionString: t().database.url,
-        options: `-c search_path=${t().database.schema}`,
-      });
-      await other.connect();
+      other = await connectOtherSession(t().database);
     });
     afterEach(async () => {
       await other.query('rollback');
@@ -62,41 +58,10 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
       );
     }
 
-    /** Resolves once `count` sessions wait, directly or behind one another, on the other session's locks. */
-    async function waitUntilBlocked(count: number) {
-      const deadline = Date.now() + LOCK_WAIT_TIMEOUT_MS;
-      while (Date.now() < deadline) {
-        if ((await sessionsBlockedByOther()) >= count) return;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      throw new Error(`fewer than ${count} requests waited for the lock`);
-    }
-
-    // pg_locks is read live, unlike pg_stat_activity, which is frozen for the rest of the open transaction.
-    // A second waiter on a row queues behind the first waiter's tuple lock, not the holder's, hence the closure.
-    async function sessionsBlockedByOther(): Promise<number> {
-      const { rows } = await other.query<{ pid: number; blockers: number[]; self: number }>(
-        `select distinct pid, pg_blocking_pids(pid) as blockers, pg_backend_pid() as self
-         from pg_locks where not granted`,
-      );
-      const blocked = new Set<number>();
-      const roots = new Set<number>([rows[0]?.self ?? -1]);
-      for (let grew = true; grew; ) {
-        grew = false;
-        for (const row of rows) {
-          if (blocked.has(row.pid) || !row.blockers.some((pid) => roots.has(pid))) continue;
-          blocked.add(row.pid);
-          roots.add(row.pid);
-          grew = true;
-        }
-      }
-      return blocked.size;
-    }
-
     it('when a catalog write holds the product and commits a new value, then the waiting recharge is refused', async () => {
       await holdPriceChange(1100);
       const pending = recharge(10);
-      await waitUntilBlocked(1);
+      await waitUntilBlocked(other, 1);
       await other.query('commit');
 
       const response = await pending;
@@ -119,7 +84,7 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
       await holdPriceChange(1000);
       const atTen = recharge(10);
       const atEleven = recharge(11);
-      await waitUntilBlocked(2);
+      await waitUntilBlocked(other, 2);
       await other.query('commit');
 
       const [made, refused] = await Promise.all([atTen, atEleven]);
@@ -136,7 +101,7 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
     it('when the catalog write is rolled back, then the waiting recharge is made at the old value', async () => {
       await holdPriceChange(1100);
       const pending = recharge(10);
-      await waitUntilBlocked(1);
+      await waitUntilBlocked(other, 1);
       await other.query('rollback');
 
       const response = await pending;

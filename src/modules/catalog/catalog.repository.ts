@@ -63,6 +63,15 @@ export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
           .forUpdate()
           .executeTakeFirst();
         if (!company) return null;
+        // Its products too, in the order a recharge batch locks them (recharges.repository.ts), so the
+        // two wait for each other but never deadlock.
+        await db
+          .selectFrom('products')
+          .select('product_id')
+          .where('company_id', '=', companyId)
+          .orderBy(byProduct)
+          .forUpdate()
+          .execute();
       }
       const rows = await selectCatalogs().where('companies.company_id', '=', companyId).execute();
       const catalog = groupRows(rows)[0];

@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import { type DB, preparedStatement } from '../../db/database.js';
+import { createBatcher } from '../../shared/batcher.js';
 
 export type RechargeRecord = {
   id: string;
@@ -25,12 +26,25 @@ export type PricedInsert =
   | { outcome: 'value_mismatch'; productValueCents: number };
 
 type PricedRow = {
+  ord: string;
   acquired: boolean;
-  existing: (Omit<RechargeRecord, 'created_at'> & { created_at: string; fingerprint: string }) | null;
   company_exists: boolean;
   product_value_cents: number | null;
   created_at: Date | null;
+  existing_fingerprint: string | null;
+  existing_id: string | null;
+  existing_created_at: Date | null;
+  existing_company_id: string | null;
+  existing_product_id: string | null;
+  existing_phone_number: string | null;
+  existing_value_cents: number | null;
 };
+
+/** One recharge to insert, with its key if it has one. */
+type PricedItem = { recharge: NewRecharge; claim: IdempotencyClaim | undefined };
+
+/** How concurrent recharges share statements (see src/shared/batcher.ts); maxSize 1: one statement each. */
+export type InsertBatching = { maxSize: number; maxInFlight: number };
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -38,44 +52,59 @@ export type PageCursor = { created_at: Date; id: string };
 
 const COLUMNS = ['id', 'created_at', 'company_id', 'product_id', 'phone_number', 'value_cents'] as const;
 
-export function createRechargeRepository(db: Kysely<DB>) {
+export function createRechargeRepository(db: Kysely<DB>, batching?: InsertBatching) {
+  async function insertOne({ recharge, claim }: PricedItem): Promise<PricedInsert> {
+    let row: PricedRow | undefined;
+    try {
+      [row] = (await pricedInsert(db, [{ recharge, claim }])).rows;
+    } catch (error) {
+      // Two requests with one key both passed the lock in turn, and the second saw no key in its
+      // snapshot: the primary key refused it, and the first one's recharge is the answer.
+      if (!claim || sqlState(error) !== UNIQUE_VIOLATION) throw error;
+      [row] = (await pricedInsert(db, [{ recharge, claim }])).rows;
+    }
+    return outcomeOf(recharge, row);
+  }
+
+  async function insertBatch(items: PricedItem[]): Promise<PromiseSettledResult<PricedInsert>[]> {
+    if (items.length === 1) return Promise.allSettled(items.map(insertOne));
+    let rows: PricedRow[];
+    try {
+      ({ rows } = await pricedInsert(db, items));
+    } catch (error) {
+      // PostgreSQL refused the statement (a key's race, a deadlock) and rolled all of it back: each
+      // recharge is tried again on its own, and only its own failure reaches its request. A lost
+      // connection or a timeout (unavailable, no SQLSTATE of a refusal) fails them all, as it would each.
+      if (sqlState(error) === undefined) throw error;
+      return Promise.allSettled(items.map(insertOne));
+    }
+    return items.map((item, index) => ({
+      status: 'fulfilled',
+      value: outcomeOf(item.recharge, rows[index]),
+    }));
+  }
+
+  const insert = batching
+    ? createBatcher(insertBatch, {
+        ...batching,
+        // Advisory locks are re-entrant within a session: two repeats of one key must not share a statement.
+        conflictKey: ({ recharge, claim }) => (claim ? `${recharge.client}\n${claim.key}` : undefined),
+      })
+    : insertOne;
+
   return {
     /**
      * Checks company, product and value and inserts the recharge, and its idempotency key if any, in one
-     * statement: one round trip and one transaction, so a key is never stored without its recharge.
-     * FOR SHARE holds the product row: a concurrent catalog write waits for this insert, or this insert
-     * waits for it and compares against the new value. A try-lock on the (client, key) pair tells a repeat
-     * that arrives while the first is still running (in_flight) from one that comes after (replayed).
+     * statement: one round trip and one transaction, so a key is never stored without its recharge. With
+     * batching, recharges that arrive while earlier ones are being stored share the next statement (and
+     * its commit), each with its own outcome. FOR SHARE holds the product rows, taken in key order (as
+     * catalog writes take theirs, so the two never deadlock): a concurrent catalog write waits for this
+     * insert, or this insert waits for it and compares against the new value. A try-lock on the (client,
+     * key) pair tells a repeat that arrives while the first is still running (in_flight) from one that comes
+     * after (replayed).
      */
-    async insertPriced(recharge: NewRecharge, claim?: IdempotencyClaim): Promise<PricedInsert> {
-      let row: PricedRow | undefined;
-      try {
-        row = (await pricedInsert(db, recharge, claim)).rows[0];
-      } catch (error) {
-        // Two requests with one key both passed the lock in turn, and the second saw no key in its
-        // snapshot: the primary key refused it, and the first one's recharge is the answer.
-        if (!claim || (error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-        row = (await pricedInsert(db, recharge, claim)).rows[0];
-      }
-      if (!row) throw new Error('the priced insert returned no row');
-      // A bound key is answered even while another repeat holds its lock: only an unbound key is in flight.
-      if (!row.acquired && !row.existing) return { outcome: 'in_flight' };
-      if (row.existing) {
-        const { fingerprint, created_at, ...stored } = row.existing;
-        return {
-          outcome: 'replayed',
-          recharge: { ...stored, created_at: new Date(created_at) },
-          fingerprint,
-        };
-      }
-      if (row.created_at) {
-        const { client: _client, ...stored } = recharge;
-        return { outcome: 'created', recharge: { ...stored, created_at: row.created_at } };
-      }
-      if (row.product_value_cents !== null) {
-        return { outcome: 'value_mismatch', productValueCents: row.product_value_cents };
-      }
-      return { outcome: row.company_exists ? 'unknown_product' : 'unknown_company' };
+    insertPriced(recharge: NewRecharge, claim?: IdempotencyClaim): Promise<PricedInsert> {
+      return insert({ recharge, claim });
     },
 
     /** Forgets keys older than the retention; their recharges stay. */
@@ -121,51 +150,113 @@ export function createRechargeRepository(db: Kysely<DB>) {
 
 export type RechargeRepository = ReturnType<typeof createRechargeRepository>;
 
+function outcomeOf(recharge: NewRecharge, row: PricedRow | undefined): PricedInsert {
+  if (!row) throw new Error('the priced insert returned no row for a recharge');
+  // A bound key is answered even while another repeat holds its lock: only an unbound key is in flight.
+  if (row.existing_id !== null) {
+    return {
+      outcome: 'replayed',
+      recharge: {
+        id: row.existing_id,
+        created_at: row.existing_created_at as Date,
+        company_id: row.existing_company_id as string,
+        product_id: row.existing_product_id as string,
+        phone_number: row.existing_phone_number as string,
+        value_cents: row.existing_value_cents as number,
+      },
+      fingerprint: row.existing_fingerprint as string,
+    };
+  }
+  if (!row.acquired) return { outcome: 'in_flight' };
+  if (row.created_at) {
+    const { client: _client, ...stored } = recharge;
+    return { outcome: 'created', recharge: { ...stored, created_at: row.created_at } };
+  }
+  if (row.product_value_cents !== null) {
+    return { outcome: 'value_mismatch', productValueCents: row.product_value_cents };
+  }
+  return { outcome: row.company_exists ? 'unknown_product' : 'unknown_company' };
+}
+
+/** The SQLSTATE of an error PostgreSQL answered with; undefined for anything else. */
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
 // Its text never changes (a prepared statement's must not), so it is written out once, not built by Kysely
-// per request: $1 key, $2 client, $3 company_id, $4 product_id, $5 id, $6 phone_number, $7 value_cents,
-// $8 fingerprint.
+// per request. One row of each array per recharge, in order: $1 key, $2 client, $3 company_id,
+// $4 product_id, $5 id, $6 phone_number, $7 value_cents, $8 fingerprint; one answer row per recharge, in
+// the same order. Product rows are locked in (company_id, product_id) order, as catalog writes lock them.
 const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
-    with lock as (
-      select case when $1::text is null then true
-             else pg_try_advisory_xact_lock(hashtextextended($2::text || chr(10) || $1::text, 0))
+    with input as (
+      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
+                           $7::integer[], $8::text[])
+        with ordinality as t(key, client, company_id, product_id, id, phone_number, value_cents,
+                             fingerprint, ord)
+    ), lock as (
+      select ord, case when key is null then true
+             else pg_try_advisory_xact_lock(hashtextextended(client || chr(10) || key, 0))
              end as acquired
+      from input
     ), existing as (
-      select k.fingerprint, r.id, r.created_at, r.company_id, r.product_id, r.phone_number, r.value_cents
-      from idempotency_keys k join recharges r on r.id = k.recharge_id
-      where k.client = $2::text and k.key = $1::text
+      -- A lateral look-up per recharge, by primary key: a plan cached while the table was empty must not
+      -- become a scan of the whole table as it grows (a join here was planned as one).
+      select i.ord, e.*
+      from input i
+      cross join lateral (
+        select k.fingerprint, r.id, r.created_at, r.company_id, r.product_id, r.phone_number, r.value_cents
+        from idempotency_keys k join recharges r on r.id = k.recharge_id
+        where k.client = i.client and k.key = i.key
+        limit 1
+      ) e
     ), product as (
-      select value_cents from products
-      where company_id = $3::text and product_id = $4::text
-        and (select acquired from lock) and not exists (select 1 from existing)
-      for share
+      select i.ord, p.value_cents
+      from input i
+      join lock l on l.ord = i.ord and l.acquired
+      join products p on p.company_id = i.company_id and p.product_id = i.product_id
+      where not exists (select 1 from existing e where e.ord = i.ord)
+      order by p.company_id collate "C", p.product_id collate "C"
+      for share of p
     ), inserted as (
       insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
-      select $5::uuid, statement_timestamp(), $3::text, $4::text, $6::text, value_cents, $2::text
-      from product where value_cents = $7::integer
+      select i.id, statement_timestamp(), i.company_id, i.product_id, i.phone_number, p.value_cents,
+             i.client
+      from input i join product p on p.ord = i.ord
+      where p.value_cents = i.value_cents
       returning id, created_at
     ), keyed as (
       -- Runs although nothing reads it: PostgreSQL carries out every data-modifying CTE to completion.
       insert into idempotency_keys (client, key, fingerprint, recharge_id, created_at)
-      select $2::text, $1::text, $8::text, id, created_at
-      from inserted where $1::text is not null
+      select i.client, i.key, i.fingerprint, n.id, n.created_at
+      from inserted n join input i on i.id = n.id
+      where i.key is not null
     )
-    select
-      (select acquired from lock) as acquired,
-      (select row_to_json(existing) from existing) as existing,
-      exists (select 1 from companies where company_id = $3::text) as company_exists,
-      (select value_cents from product) as product_value_cents,
-      (select created_at from inserted) as created_at`;
+    select i.ord, l.acquired,
+           -- A priced product's company exists (a foreign key says so); only a refusal looks.
+           p.ord is not null or exists (select 1 from companies c where c.company_id = i.company_id)
+             as company_exists,
+           p.value_cents as product_value_cents, n.created_at,
+           e.fingerprint as existing_fingerprint, e.id as existing_id, e.created_at as existing_created_at,
+           e.company_id as existing_company_id, e.product_id as existing_product_id,
+           e.phone_number as existing_phone_number, e.value_cents as existing_value_cents
+    from input i
+    join lock l on l.ord = i.ord
+    left join existing e on e.ord = i.ord
+    left join product p on p.ord = i.ord
+    left join inserted n on n.id = i.id
+    order by i.ord`;
 
-function pricedInsert(db: Kysely<DB>, recharge: NewRecharge, claim?: IdempotencyClaim) {
+function pricedInsert(db: Kysely<DB>, items: PricedItem[]) {
   const parameters = [
-    claim?.key ?? null,
-    recharge.client,
-    recharge.company_id,
-    recharge.product_id,
-    recharge.id,
-    recharge.phone_number,
-    recharge.value_cents,
-    claim?.fingerprint ?? null,
+    items.map(({ claim }) => claim?.key ?? null),
+    items.map(({ recharge }) => recharge.client),
+    items.map(({ recharge }) => recharge.company_id),
+    items.map(({ recharge }) => recharge.product_id),
+    items.map(({ recharge }) => recharge.id),
+    items.map(({ recharge }) => recharge.phone_number),
+    items.map(({ recharge }) => recharge.value_cents),
+    items.map(({ claim }) => claim?.fingerprint ?? null),
   ];
   return db.executeQuery<PricedRow>(CompiledQuery.raw(PRICED_INSERT, parameters));
 }
