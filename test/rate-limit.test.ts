@@ -144,6 +144,20 @@ describe('rate limits, in process', () => {
       expect((await from('10.0.0.6', asAdmin.authorization)).statusCode).toBe(200);
     }));
 
+  it('when callers share an IPv6 /64, or write one IPv4 address as IPv6, then they count as one address', () =>
+    withApp({ RATE_LIMIT_PER_IP_PER_MINUTE: '2' }, async ({ app }) => {
+      const from = (remoteAddress: string) =>
+        app.inject({ method: 'GET', url: '/CompanyProducts', remoteAddress, headers: asAdmin });
+      expect((await from('2001:db8:0:7::1')).statusCode).toBe(200);
+      expect((await from('2001:DB8:0:7:ffff::2')).statusCode).toBe(200);
+      expect((await from('2001:db8:0:7::3')).statusCode).toBe(429);
+      expect((await from('2001:db8:0:8::1')).statusCode).toBe(200); // the next /64
+
+      expect((await from('10.0.0.9')).statusCode).toBe(200);
+      expect((await from('::ffff:10.0.0.9')).statusCode).toBe(200);
+      expect((await from('10.0.0.9')).statusCode).toBe(429);
+    }));
+
   it('when an address fails AUTH_FAILURES_PER_MINUTE times, then even a valid key from it gets 429', () =>
     withApp({ AUTH_FAILURES_PER_MINUTE: '3' }, async ({ app }) => {
       const from = (remoteAddress: string, authorization?: string) =>

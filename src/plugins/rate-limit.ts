@@ -56,7 +56,9 @@ function rateLimited(verdict: Verdict, reason: string): AppError {
 }
 
 // IPv6 callers usually own a whole /64, so that is what one address means here (the plugin's default).
-const addressOf = (request: FastifyRequest) => normalizeIP(request.ip);
+// An address without a colon is IPv4 and already in its one form: the IPv6 test is a long regular
+// expression, ~1 % of a cached catalog read (docs/performance.md).
+const addressOf = ({ ip }: FastifyRequest) => (ip.includes(':') ? normalizeIP(ip) : ip);
 
 // Matched here rather than configured on the route, so the recharges module stays unaware of limits.
 const isRecharge = (request: FastifyRequest) =>
