@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createRechargeRepository,
@@ -7,7 +6,7 @@ import {
 import { putJson } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
-import { connectOtherSession, waitUntilBlocked } from './helpers/locks.js';
+import { useOtherSession, waitUntilBlocked } from './helpers/locks.js';
 
 const id = (n: number) => `01900000-0000-7000-8000-${String(n).padStart(12, '0')}`;
 const recharge = (
@@ -120,14 +119,7 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
       products: Object.entries(values).map(([id, value]) => ({ id, value })),
     });
     const t = useTestApp(target, { empty: ['recharges'], seed: [catalog({ p1: 10, p2: 10, p3: 10 })] });
-    let other: pg.Client;
-    beforeEach(async () => {
-      other = await connectOtherSession(t().database);
-    });
-    afterEach(async () => {
-      await other.query('rollback');
-      await other.end();
-    });
+    const other = useOtherSession(() => t().database);
 
     it('when a write changes products in another order than a batch locks them, then neither deadlocks', async () => {
       // Counts the statements that answered: a batch that PostgreSQL broke out of a deadlock would be
@@ -144,12 +136,12 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
       const priced = (n: number, product: string) =>
         recharges.insertPriced(recharge(n, { company_id: 'vivo_21', product_id: product }));
       // p2 is held elsewhere, so the batch below holds p1 and waits for p2.
-      await other.query('begin');
-      await other.query(`select 1 from products where product_id = 'p2' for update`);
+      await other().query('begin');
+      await other().query(`select 1 from products where product_id = 'p2' for update`);
       const first = priced(1, 'p1');
       const batch = [priced(2, 'p1'), priced(3, 'p2'), priced(4, 'p3')];
       await first;
-      await waitUntilBlocked(other, 1);
+      await waitUntilBlocked(other(), 1);
       // Products are written in value order, p3 first: without the write locking them in the batch's order
       // first, it would hold p3 and wait for p2, and the batch, given p2, would wait for p3: a deadlock,
       // which PostgreSQL breaks by failing one of them.
@@ -158,8 +150,8 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
         '/CompanyProducts?company_id=vivo_21',
         catalog({ p1: 15, p2: 10, p3: 5 }),
       );
-      await waitUntilBlocked(other, 2);
-      await other.query('rollback');
+      await waitUntilBlocked(other(), 2);
+      await other().query('rollback');
 
       expect((await Promise.all(batch)).map((outcome) => outcome.outcome)).toEqual([
         'created',

@@ -1,9 +1,8 @@
-import type pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
-import { connectOtherSession, waitUntilBlocked } from './helpers/locks.js';
+import { useOtherSession, waitUntilBlocked } from './helpers/locks.js';
 
 const listUrl = `/PhoneRecharges?phone_number=${rechargeBody.phone_number}`;
 
@@ -37,22 +36,15 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
   'recharges racing catalog writes on %s',
   (target) => {
     const t = useTestApp(target, { empty: ['recharges'], clearCatalog: true, seed: [claro] });
-    let other: pg.Client;
-    beforeEach(async () => {
-      other = await connectOtherSession(t().database);
-    });
-    afterEach(async () => {
-      await other.query('rollback');
-      await other.end();
-    });
+    const other = useOtherSession(() => t().database);
 
     const recharge = (value: number) => postJson(t().app, '/PhoneRecharges', { ...rechargeBody, value });
     const listed = async () => (await t().app.inject({ method: 'GET', url: listUrl })).json();
 
     /** Opens a transaction in the other session that changes claro_10 and holds its row lock. */
     async function holdPriceChange(valueCents: number) {
-      await other.query('begin');
-      await other.query(
+      await other().query('begin');
+      await other().query(
         `update products set value_cents = $1 where company_id = 'claro_11' and product_id = 'claro_10'`,
         [valueCents],
       );
@@ -61,8 +53,8 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
     it('when a catalog write holds the product and commits a new value, then the waiting recharge is refused', async () => {
       await holdPriceChange(1100);
       const pending = recharge(10);
-      await waitUntilBlocked(other, 1);
-      await other.query('commit');
+      await waitUntilBlocked(other(), 1);
+      await other().query('commit');
 
       const response = await pending;
       expect(response.statusCode).toBe(422);
@@ -80,12 +72,12 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
 
     it('when the value changes back while recharges wait, then only the one with the new value is made', async () => {
       await holdPriceChange(1100);
-      await other.query('commit');
+      await other().query('commit');
       await holdPriceChange(1000);
       const atTen = recharge(10);
       const atEleven = recharge(11);
-      await waitUntilBlocked(other, 2);
-      await other.query('commit');
+      await waitUntilBlocked(other(), 2);
+      await other().query('commit');
 
       const [made, refused] = await Promise.all([atTen, atEleven]);
       expect(made.statusCode).toBe(201);
@@ -101,8 +93,8 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
     it('when the catalog write is rolled back, then the waiting recharge is made at the old value', async () => {
       await holdPriceChange(1100);
       const pending = recharge(10);
-      await waitUntilBlocked(other, 1);
-      await other.query('rollback');
+      await waitUntilBlocked(other(), 1);
+      await other().query('rollback');
 
       const response = await pending;
       expect(response.statusCode).toBe(201);

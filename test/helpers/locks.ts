@@ -1,15 +1,28 @@
 import pg from 'pg';
+import { afterEach, beforeEach } from 'vitest';
 
 const LOCK_WAIT_TIMEOUT_MS = 5000;
 
-/** A second session on a test schema, to hold row locks that the code under test must wait for. */
-export async function connectOtherSession(database: { url?: string; schema?: string }): Promise<pg.Client> {
-  const other = new pg.Client({
-    connectionString: database.url,
-    options: `-c search_path=${database.schema}`,
+/**
+ * A second session on each test's schema, to hold row locks that the code under test must wait for; rolled
+ * back and closed after each test.
+ */
+export function useOtherSession(database: () => { url?: string; schema?: string }): () => pg.Client {
+  let other: pg.Client | undefined;
+  beforeEach(async () => {
+    const { url, schema } = database();
+    other = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await other.connect();
   });
-  await other.connect();
-  return other;
+  afterEach(async () => {
+    await other?.query('rollback');
+    await other?.end();
+    other = undefined;
+  });
+  return () => {
+    if (!other) throw new Error('the other session exists only during a test');
+    return other;
+  };
 }
 
 /** Resolves once `count` sessions wait, directly or behind one another, on `other`'s locks. */
