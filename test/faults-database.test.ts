@@ -173,6 +173,22 @@ describe.each(pgTargets)('PostgreSQL behind a failing network (%s)', (url) => {
     expect(t.lines.filter((line) => line.includes('"level":50'))).toEqual([]);
   });
 
+  it('when it blackholes while recharges queue behind the statements in flight, then each is a 503 within 5 s', async () => {
+    await expectServed('claro_11');
+    proxy.blackhole();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const started = performance.now();
+        const response = await postJson(t.app, '/PhoneRecharges', rechargeBody);
+        return { status: response.statusCode, ms: performance.now() - started };
+      }),
+    );
+    proxy.restore();
+    expect(answers.map(({ status }) => status)).toEqual(Array(10).fill(503));
+    for (const { ms } of answers) expect(ms).toBeLessThan(SPEC_BOUND_MS);
+    await expectServed('claro_11');
+  });
+
   it('when it refuses connections, then 503 at once, never 500; restored, the same app serves again', async () => {
     await expectServed('claro_11');
     proxy.refuse();

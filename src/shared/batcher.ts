@@ -4,30 +4,50 @@
  * nothing waits for a timer; a busy one sends fewer, larger batches, and the per-batch cost (a round trip,
  * a commit) is shared by the items in it.
  *
- * Items with the same `conflictKey` never share a batch: a later one waits for a later batch, in order.
+ * Items with the same `conflictKey` never share a batch: a later one waits for a later batch, in order. An
+ * item that waited longer than `expiry.afterMs` for a slot fails with `expiry.error()` instead of running,
+ * which bounds its answer time by that wait plus one batch's own (a queue behind hung batches would not).
  */
 export type BatcherOptions<I> = {
   maxSize: number;
   maxInFlight: number;
   /** Items whose keys are equal are never in one batch; undefined: no conflict. */
   conflictKey?: (item: I) => string | undefined;
+  /** Checked when a slot frees: items queued longer than `afterMs` fail with `error()`. */
+  expiry?: { afterMs: number; error: () => unknown };
 };
 
 /** Runs a batch; answers one settled result per item, in the items' order. */
 export type BatchRunner<I, O> = (items: I[]) => Promise<PromiseSettledResult<O>[]>;
 
-type Pending<I, O> = { item: I; resolve: (value: O) => void; reject: (reason: unknown) => void };
+type Pending<I, O> = {
+  item: I;
+  queuedAt: number;
+  resolve: (value: O) => void;
+  reject: (reason: unknown) => void;
+};
 
 export function createBatcher<I, O>(
   run: BatchRunner<I, O>,
   options: BatcherOptions<I>,
 ): (item: I) => Promise<O> {
-  const { maxSize, maxInFlight, conflictKey } = options;
+  const { maxSize, maxInFlight, conflictKey, expiry } = options;
   if (!(Number.isInteger(maxSize) && maxSize >= 1 && Number.isInteger(maxInFlight) && maxInFlight >= 1)) {
     throw new Error('a batcher needs maxSize and maxInFlight of at least 1');
   }
   let queue: Pending<I, O>[] = [];
   let inFlight = 0;
+
+  function dropExpired() {
+    if (!expiry) return;
+    const oldest = Date.now() - expiry.afterMs;
+    if ((queue[0]?.queuedAt ?? oldest) >= oldest) return; // the queue is in arrival order
+    queue = queue.filter((pending) => {
+      if (pending.queuedAt >= oldest) return true;
+      pending.reject(expiry.error());
+      return false;
+    });
+  }
 
   function takeBatch(): Pending<I, O>[] {
     if (!conflictKey) return queue.splice(0, maxSize);
@@ -57,6 +77,7 @@ export function createBatcher<I, O>(
   }
 
   function pump() {
+    if (inFlight < maxInFlight) dropExpired();
     while (inFlight < maxInFlight && queue.length > 0) {
       const batch = takeBatch();
       inFlight += 1;
@@ -84,7 +105,7 @@ export function createBatcher<I, O>(
 
   return (item) =>
     new Promise<O>((resolve, reject) => {
-      queue.push({ item, resolve, reject });
+      queue.push({ item, queuedAt: expiry ? Date.now() : 0, resolve, reject });
       pump();
     });
 }

@@ -138,6 +138,25 @@ describe('createBatcher', () => {
     await expect(answer).resolves.toBe('B');
   });
 
+  it('when an item waited for a slot longer than expiry.afterMs, then it fails with the expiry error instead of running', async () => {
+    const { calls, run } = heldRunner();
+    const submit = createBatcher(run, {
+      maxSize: 10,
+      maxInFlight: 1,
+      expiry: { afterMs: 20, error: () => new Error('waited too long') },
+    });
+    const first = submit('a');
+    const stale = submit('b').catch((error: Error) => error.message);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const fresh = submit('c');
+    calls[0]?.finish();
+    await expect(first).resolves.toBe('A');
+    await expect(stale).resolves.toBe('waited too long');
+    expect(calls.map((call) => call.items)).toEqual([['a'], ['c']]);
+    calls[1]?.finish();
+    await expect(fresh).resolves.toBe('C');
+  });
+
   it('refuses a size or a number in flight below 1', () => {
     const run: BatchRunner<string, string> = async () => [];
     expect(() => createBatcher(run, { maxSize: 0, maxInFlight: 1 })).toThrow('at least 1');

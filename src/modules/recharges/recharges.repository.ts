@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import { type DB, preparedStatement } from '../../db/database.js';
+import { CONNECT_TIMEOUT_MS, type DB, preparedStatement } from '../../db/database.js';
 import { createBatcher } from '../../shared/batcher.js';
+import { unavailable } from '../../shared/errors.js';
 
 export type RechargeRecord = {
   id: string;
@@ -89,6 +90,12 @@ export function createRechargeRepository(db: Kysely<DB>, batching?: InsertBatchi
         ...batching,
         // Advisory locks are re-entrant within a session: two repeats of one key must not share a statement.
         conflictKey: ({ recharge, claim }) => (claim ? `${recharge.client}\n${claim.key}` : undefined),
+        // A recharge waits for a statement no longer than a query waits for a pool connection, so with the
+        // statement's own timeout its answer stays within SPEC's 5 s when PostgreSQL hangs.
+        expiry: {
+          afterMs: CONNECT_TIMEOUT_MS,
+          error: () => unavailable(new Error('waited too long for a recharge statement')),
+        },
       })
     : insertOne;
 
