@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the compiled service against a bare Fastify 5 hello-world on the same machine and core, so
- * the numbers read as "share of the framework's ceiling" rather than absolutes. One run has four phases:
+ * the numbers read as "share of the framework's ceiling" rather than absolutes. One run has five phases:
  *
  * - growth: p50 of `GET /PhoneRecharges?phone_number=…&limit=20` (10 connections) on an almost empty table,
  *   then again after 1 000 000 recharges of other numbers are seeded with SQL: the listing must not slow
@@ -8,6 +8,9 @@
  * - throughput: req/s and p99 at 50 connections, alternating rounds of hello GET, cached catalog GET, hello
  *   POST and recharge POST (each POST with its own Idempotency-Key); medians and ratios (targets catalog ≥ 0.50
  *   × hello GET, recharge ≥ 0.15 × hello POST, p99 < 25 ms). The table holds the seeded million by then;
+ * - cpu: the CPU time (user + system) the server process spends per request, and PostgreSQL's, at a fixed
+ *   rate well below saturation (GET 10 000/s, POST 2 000/s) for each of those four targets: steadier than
+ *   saturated req/s on a noisy machine, and what a change to the per-request work shows up in;
  * - memory: BENCH_MEMORY_REQUESTS (default 1 000 000) requests, catalog GETs with one recharge POST in
  *   BENCH_MEMORY_POST_EVERY, while the server's RSS is read every second (targets < 200 MB at the end, and a
  *   floor — the lowest RSS, after GC — no higher in the last quarter than in the third);
@@ -24,7 +27,7 @@
  *
  * Environment: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_MEMORY_REQUESTS (1000000),
  * BENCH_MEMORY_POST_EVERY (10), BENCH_GROWTH_ROWS (1000000), BENCH_PROFILE (unset), BENCH_ONLY
- * (comma-separated phases: growth, throughput, memory, profile), BENCH_LOG_LEVEL (warn), DATABASE_URL
+ * (comma-separated phases: growth, throughput, cpu, memory, profile), BENCH_LOG_LEVEL (warn), DATABASE_URL
  * (default the local test database); for experiments only, BENCH_SERVICE_NODE_OPTIONS (the service's
  * NODE_OPTIONS) and BENCH_SERVICE_ENTRY (another build to run instead of dist/server.js). Other variables of
  * the service (e.g. DB_POOL_SIZE) pass through from this environment unless the bench sets them itself.
@@ -68,6 +71,8 @@ type LoadOptions = {
   url: string;
   connections: number;
   pipelining: number;
+  /** Requests a second over all connections; unset: as fast as the server answers. */
+  overallRate?: number;
   duration?: number;
   amount?: number;
   requests: RequestSpec[];
@@ -85,7 +90,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = path.join(ROOT, 'bench-results', 'latest.json');
 const PROFILE_DIR = path.join(ROOT, 'bench-results', 'profiles');
 
-const PHASES = ['growth', 'throughput', 'memory', 'profile'] as const;
+const PHASES = ['growth', 'throughput', 'cpu', 'memory', 'profile'] as const;
 type Phase = (typeof PHASES)[number];
 
 const SECONDS = positiveIntegerFromEnv('BENCH_SECONDS', 10);
@@ -119,6 +124,11 @@ const PROGRESS_EVERY_MS = 15_000;
 const BUSY_LOAD = 0.5;
 // Other processes using more than this share of the machine during a phase make its numbers suspect.
 const BUSY_SHARE = 0.1;
+
+// Saturated req/s moves with the machine's noise and with the load generator's own limit (the hello-world's);
+// the CPU time a server spends per request, at a rate both it and the load generator keep up with, moves
+// much less, and says what a change saves. Rates well below every target's saturation on two cores.
+const CPU_RATES = { GET: 10_000, POST: 2_000 } as const;
 
 const TARGETS_LIMITS = {
   catalogRatio: 0.5,
@@ -322,11 +332,14 @@ async function benchmark(): Promise<void> {
   };
   const report: string[] = [];
 
-  const needsService = SELECTED.has('growth') || SELECTED.has('throughput') || SELECTED.has('memory');
+  const needsService = ['growth', 'throughput', 'cpu', 'memory'].some((phase) =>
+    SELECTED.has(phase as Phase),
+  );
   if (needsService) {
-    const hello = SELECTED.has('throughput')
-      ? await startServer('hello', ['--import', 'tsx', 'scripts/hello-server.ts'], {}, pinning)
-      : undefined;
+    const hello =
+      SELECTED.has('throughput') || SELECTED.has('cpu')
+        ? await startServer('hello', ['--import', 'tsx', 'scripts/hello-server.ts'], {}, pinning)
+        : undefined;
     const service = await startServer('service', [SERVICE_ENTRY], serviceEnv, pinning);
     if (hello) await waitUntilReady(hello, '/hello');
     await waitUntilReady(service, '/readyz');
@@ -348,8 +361,15 @@ async function benchmark(): Promise<void> {
       results.throughput = throughput;
       report.push(...throughputReport(throughput));
       postsMeasured += (runs.get(RECHARGE_POST.name) ?? []).reduce((sum, run) => sum + run.twoXx, 0);
-      if (hello) await stopServer(hello);
     }
+    if (SELECTED.has('cpu')) {
+      const servers = { hello: hello as Server, service };
+      const cpu = await inPhase('cpu', () => cpuPhase(servers));
+      results.cpu = cpu;
+      report.push(...cpuReport(cpu));
+      postsMeasured += cpu.find((row) => row.name === RECHARGE_POST.name)?.requests ?? 0;
+    }
+    if (hello) await stopServer(hello);
     if (SELECTED.has('memory')) {
       const memory = await inPhase('memory', () => memoryPhase(service, rssAfterStartMb));
       results.memory = memory;
@@ -624,19 +644,25 @@ function withIdempotencyKey(request: RequestSpec): RequestSpec {
 function load(
   baseUrl: string,
   specs: RequestSpec[],
-  limits: { seconds?: number; amount?: number; connections?: number },
+  limits: { seconds?: number; amount?: number; connections?: number; rate?: number },
 ): Tracker {
   return autocannon({
     url: baseUrl,
     connections: limits.connections ?? CONNECTIONS,
     pipelining: PIPELINING,
+    ...(limits.rate ? { overallRate: limits.rate } : {}),
     ...(limits.amount ? { amount: limits.amount } : { duration: limits.seconds ?? SECONDS }),
     requests: specs,
   });
 }
 
-async function generateLoad(target: Target, baseUrl: string, seconds: number): Promise<LoadResult> {
-  const result = await load(baseUrl, [requestSpec(target)], { seconds });
+async function generateLoad(
+  target: Target,
+  baseUrl: string,
+  seconds: number,
+  rate?: number,
+): Promise<LoadResult> {
+  const result = await load(baseUrl, [requestSpec(target)], { seconds, ...(rate ? { rate } : {}) });
   await assertOnlySuccesses(target.name, baseUrl, [requestSpec(target)], result);
   return result;
 }
@@ -770,6 +796,65 @@ function throughputReport(result: ReturnType<typeof summarizeThroughput>): strin
       `< ${TARGETS_LIMITS.p99Ms} ms`,
       p99Ms.rechargePost < TARGETS_LIMITS.p99Ms,
     ),
+  ];
+}
+
+// ------------------------------------------------------------------------------------------------- cpu
+
+type CpuRow = {
+  name: string;
+  rate: number;
+  requests: number;
+  serverUsPerRequest: number;
+  postgresUsPerRequest: number;
+};
+
+async function cpuPhase(servers: Record<ServerName, Server>): Promise<CpuRow[]> {
+  const rows: CpuRow[] = [];
+  for (const target of TARGETS) {
+    const server = servers[target.server];
+    const rate = CPU_RATES[target.method];
+    await generateLoad(target, server.baseUrl, WARMUP_SECONDS, rate);
+    const before = processTicks();
+    const result = await generateLoad(target, server.baseUrl, SECONDS, rate);
+    const after = processTicks();
+    const pid = server.process.pid ?? -1;
+    const serverTicks = (after.get(pid)?.ticks ?? 0) - (before.get(pid)?.ticks ?? 0);
+    const postgres = postgresTicks(after) - postgresTicks(before);
+    const requests = result['2xx'];
+    const usPerRequest = (ticks: number) => round2((ticks * (1_000_000 / TICKS_PER_SECOND)) / requests);
+    rows.push({
+      name: target.name,
+      rate,
+      requests,
+      serverUsPerRequest: usPerRequest(serverTicks),
+      postgresUsPerRequest: usPerRequest(postgres),
+    });
+    progress(`cpu  ${target.name.padEnd(14)} ${usPerRequest(serverTicks).toFixed(1).padStart(6)} µs/request`);
+  }
+  return rows;
+}
+
+function cpuReport(rows: CpuRow[]): string[] {
+  const byName = new Map(rows.map((row) => [row.name, row]));
+  const times = (service: string, hello: string, withPostgres = false) => {
+    const a = byName.get(service);
+    const b = byName.get(hello);
+    if (!a || !b) return 'n/a';
+    const cost = (row: CpuRow) => row.serverUsPerRequest + (withPostgres ? row.postgresUsPerRequest : 0);
+    return `${(cost(a) / b.serverUsPerRequest).toFixed(2)}×`;
+  };
+  return [
+    '',
+    `CPU PER REQUEST  at a fixed rate (GET ${CPU_RATES.GET}/s, POST ${CPU_RATES.POST}/s), ${CONNECTIONS} connections, ${SECONDS} s after ${WARMUP_SECONDS} s warm-up; user + system time of the server process, and of all PostgreSQL processes`,
+    `${'target'.padEnd(16)}${'requests'.padStart(9)}${'server µs'.padStart(11)}${'PostgreSQL µs'.padStart(15)}`,
+    ...rows.map(
+      (row) =>
+        `${row.name.padEnd(16)}${String(row.requests).padStart(9)}${row.serverUsPerRequest.toFixed(1).padStart(11)}${row.postgresUsPerRequest.toFixed(1).padStart(15)}`,
+    ),
+    '',
+    `catalog GET / hello GET, CPU per request      ${times(CATALOG_GET.name, HELLO_GET.name)}`,
+    `recharge POST / hello POST, CPU per request   ${times(RECHARGE_POST.name, 'hello POST')}   (${times(RECHARGE_POST.name, 'hello POST', true)} with PostgreSQL's)`,
   ];
 }
 
