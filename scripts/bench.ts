@@ -398,7 +398,13 @@ function selectedPhases(): Set<Phase> {
   const only = process.env.BENCH_ONLY?.trim();
   if (!only) {
     const profile = ['1', 'true', 'yes'].includes((process.env.BENCH_PROFILE ?? '').toLowerCase());
-    return new Set<Phase>(['growth', 'throughput', 'memory', ...(profile ? (['profile'] as const) : [])]);
+    return new Set<Phase>([
+      'growth',
+      'throughput',
+      'cpu',
+      'memory',
+      ...(profile ? (['profile'] as const) : []),
+    ]);
   }
   const names = only.split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !(PHASES as readonly string[]).includes(name));
