@@ -27,7 +27,6 @@ export type PricedInsert =
   | { outcome: 'value_mismatch'; productValueCents: number };
 
 type PricedRow = {
-  ord: string;
   acquired: boolean;
   company_exists: boolean;
   product_value_cents: number | null;
@@ -239,7 +238,7 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
       from inserted n join input i on i.id = n.id
       where i.key is not null
     )
-    select i.ord, l.acquired,
+    select l.acquired,
            -- A priced product's company exists (a foreign key says so); only a refusal looks.
            p.ord is not null or exists (select 1 from companies c where c.company_id = i.company_id)
              as company_exists,
