@@ -56,8 +56,9 @@ function call(store: CounterStore, method: 'incr' | 'read', key: string, windowM
     store[method](
       key,
       (error, result) => {
-        if (error || !result) reject(error ?? new Error('the rate-limit store returned nothing'));
-        else resolve({ count: result.current, ttlMs: result.ttl });
+        const window = toWindow(result);
+        if (error || !window) reject(error ?? new Error('the rate-limit store returned nothing'));
+        else resolve(window);
       },
       windowMs,
       UNUSED_MAX,
