@@ -3,10 +3,12 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { createMemoryCatalogCache } from '../src/cache/catalog-cache.js';
 import { createRedisCatalogCache } from '../src/cache/redis-catalog-cache.js';
+import type { CatalogRepository } from '../src/modules/catalog/catalog.repository.js';
+import { type CatalogTransaction, createCatalogService } from '../src/modules/catalog/catalog.service.js';
 import { createRedisBroadcast } from '../src/redis-broadcast.js';
 import { asAdmin, claro, createTestApp, postJson, putJson, testConfig } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
@@ -25,6 +27,26 @@ describe('the in-process catalog cache', () => {
     expect(await cache.get('list')).toBeUndefined();
     await cache.set('list', entry('4', 'four'));
     expect(await cache.get('list')).toEqual(entry('4', 'four'));
+  });
+});
+
+describe('catalog reads through the in-process cache', () => {
+  it('when an entry is cached, then the read is answered at once (no promise), and the database read once', async () => {
+    const catalog = { company_id: 'claro_11', products: [{ id: 'claro_10', value_cents: 1000 }] };
+    const findCatalog = vi.fn(async () => ({ catalog, version: '7', catalogVersion: '9' }));
+    const service = createCatalogService({
+      cache: createMemoryCatalogCache(),
+      catalogs: { findCatalog } as unknown as CatalogRepository,
+      transaction: (() => {
+        throw new Error('reads take no transaction');
+      }) as CatalogTransaction,
+    });
+    const miss = service.getCatalog('claro_11');
+    expect(miss).toBeInstanceOf(Promise);
+    expect(await miss).toMatchObject({ value: catalog, etag: '"c7"' });
+    // What the route answers a cached read with, without a trip through the microtask queue.
+    expect(service.getCatalog('claro_11')).toMatchObject({ value: catalog, etag: '"c7"' });
+    expect(findCatalog).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -1,3 +1,5 @@
+import type { MaybePromise } from '../shared/sync-first.js';
+
 /**
  * The catalog cache port. An entry records the catalog version it was read at (catalog_state.version);
  * once a write announces a newer version, older entries are never served again.
@@ -5,7 +7,8 @@
 export type CacheEntry<T> = { version: string; etag: string; value: T };
 
 export interface CatalogCache {
-  get<T>(key: string): Promise<CacheEntry<T> | undefined>;
+  /** At once when the entry is in this process's memory; a promise when it must be fetched. */
+  get<T>(key: string): MaybePromise<CacheEntry<T> | undefined>;
   /** Stores an entry unless a newer version has been announced since it was read. */
   set<T>(key: string, entry: CacheEntry<T>): Promise<void>;
   /** Announces a committed write; resolves once no instance will serve an older entry. */
@@ -15,18 +18,19 @@ export interface CatalogCache {
 
 export const isOlder = (version: string, than: bigint) => BigInt(version) < than;
 
+export interface MemoryCatalogCache extends CatalogCache {
+  get<T>(key: string): CacheEntry<T> | undefined;
+  clear(): void;
+}
+
 /** In-process only: for a single instance, and the first level of the Redis adapter. */
-export function createMemoryCatalogCache({ maxEntries = 10_000 } = {}): CatalogCache & { clear(): void } {
+export function createMemoryCatalogCache({ maxEntries = 10_000 } = {}): MemoryCatalogCache {
   const entries = new Map<string, CacheEntry<unknown>>();
   let latest = 0n;
   return {
-    async get<T>(key: string) {
-      const entry = entries.get(key);
-      if (entry && isOlder(entry.version, latest)) {
-        entries.delete(key);
-        return undefined;
-      }
-      return entry as CacheEntry<T> | undefined;
+    // Nothing older than `latest` is ever held: `set` refuses it, and announcing a version clears the rest.
+    get<T>(key: string) {
+      return entries.get(key) as CacheEntry<T> | undefined;
     },
     async set(key, entry) {
       if (isOlder(entry.version, latest)) return;

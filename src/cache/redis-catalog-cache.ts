@@ -37,22 +37,26 @@ export function createRedisCatalogCache({
   // Messages may have been missed: nothing held locally can be trusted.
   broadcast.onGap(() => local.clear());
 
+  async function fetchShared<T>(key: string): Promise<CacheEntry<T> | undefined> {
+    try {
+      const [latest, raw] = await redis.mget(versionKey, entryKey(key));
+      if (!raw) return undefined;
+      const entry = JSON.parse(raw) as CacheEntry<T>;
+      if (isOlder(entry.version, BigInt(latest ?? '0'))) return undefined;
+      if (broadcast.isListening()) await local.set(key, entry);
+      return entry;
+    } catch {
+      return undefined;
+    }
+  }
+
   return {
-    async get<T>(key: string) {
+    get<T>(key: string) {
       if (broadcast.isListening()) {
-        const hit = await local.get<T>(key);
+        const hit = local.get<T>(key);
         if (hit) return hit;
       }
-      try {
-        const [latest, raw] = await redis.mget(versionKey, entryKey(key));
-        if (!raw) return undefined;
-        const entry = JSON.parse(raw) as CacheEntry<T>;
-        if (isOlder(entry.version, BigInt(latest ?? '0'))) return undefined;
-        if (broadcast.isListening()) await local.set(key, entry);
-        return entry;
-      } catch {
-        return undefined;
-      }
+      return fetchShared<T>(key);
     },
     async set(key, entry) {
       if (broadcast.isListening()) await local.set(key, entry);

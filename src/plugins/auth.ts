@@ -3,6 +3,8 @@ import fp from 'fastify-plugin';
 import { hasScope, type Principal } from '../shared/access.js';
 import { forbidden, keyInQueryString, unauthenticated } from '../shared/errors.js';
 import { isSecretParameter } from '../shared/log-url.js';
+import { routeConfigOf } from '../shared/route.js';
+import { andThen, type MaybePromise, settle } from '../shared/sync-first.js';
 
 // Served without a key (SPEC §3); everything else must declare the scope it needs.
 const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json', '/docs'];
@@ -10,9 +12,9 @@ const BEARER = /^Bearer +([\x21-\x7e]{1,512}) *$/i;
 export const SECURITY_SCHEME = 'apiKey';
 
 export type AuthOptions = {
-  authenticate(token: string): Promise<Principal | null>;
+  authenticate(token: string): MaybePromise<Principal | null>;
   /** Called before the 401 of a bad key, e.g. to count failures against the client's address. */
-  onFailure?(request: FastifyRequest): Promise<void>;
+  onFailure?(request: FastifyRequest): MaybePromise<void>;
 };
 
 /**
@@ -37,18 +39,25 @@ export const authPlugin = fp(async (app: FastifyInstance, { authenticate, onFail
 
   // Declared up front, so setting it per request does not change the shape of Fastify's request objects.
   app.decorateRequest('principal', undefined);
-  app.addHook('onRequest', async (request) => {
+  // Synchronous when the key is known in memory: no promise per request on the hot path (sync-first.ts).
+  app.addHook('onRequest', (request, _reply, done) => settle(check(request), done));
+
+  function check(request: FastifyRequest): MaybePromise<void> {
     // No scope: a public route, or no route at all (404 comes before 401).
-    const scope = request.routeOptions.config.scope;
+    const scope = routeConfigOf(request).scope;
     if (!scope) return;
     if (Object.keys(request.query as object).some(isSecretParameter)) throw keyInQueryString();
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
-    const principal = token === undefined ? null : await authenticate(token);
-    if (!principal) {
-      await onFailure?.(request);
+    return andThen(token === undefined ? null : authenticate(token), (principal) => {
+      if (!principal) return refuse(request);
+      request.principal = principal;
+      if (!hasScope(principal, scope)) throw forbidden(scope);
+    });
+  }
+
+  function refuse(request: FastifyRequest): MaybePromise<void> {
+    return andThen(onFailure?.(request), () => {
       throw unauthenticated();
-    }
-    request.principal = principal;
-    if (!hasScope(principal, scope)) throw forbidden(scope);
-  });
+    });
+  }
 });

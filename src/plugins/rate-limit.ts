@@ -2,6 +2,8 @@ import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../shared/errors.js';
+import { routeConfigOf } from '../shared/route.js';
+import { andThen, type MaybePromise, settle } from '../shared/sync-first.js';
 import type { RateLimitStore, RateWindow } from './rate-limit-store.js';
 
 export type RateLimitOptions = {
@@ -22,7 +24,7 @@ export type RateLimits = {
   /** Register after the auth plugin: the per-key (or per-address) budget and the per-client one. */
   afterAuth: (app: FastifyInstance) => Promise<void>;
   /** The auth plugin's `onFailure`: counts a bad key against the caller's address. */
-  countAuthFailure(request: FastifyRequest): Promise<void>;
+  countAuthFailure(request: FastifyRequest): MaybePromise<void>;
 };
 
 const WINDOW_MS = 60_000;
@@ -40,18 +42,19 @@ function verdictOf(max: number, window: RateWindow): Verdict {
 
 const LIMIT_HEADER = 'ratelimit-limit';
 
-function headersOf({ max, remaining, resetSeconds }: Verdict): Record<string, string> {
-  return {
+function setHeaders(reply: FastifyReply, { max, remaining, resetSeconds }: Verdict): void {
+  reply
+    .header(LIMIT_HEADER, String(max))
+    .header('ratelimit-remaining', String(remaining))
+    .header('ratelimit-reset', String(resetSeconds));
+}
+
+function rateLimited({ max, remaining, resetSeconds }: Verdict, reason: string): AppError {
+  return new AppError('rate_limited', `${reason}; retry in ${resetSeconds} s`, undefined, {
     [LIMIT_HEADER]: String(max),
     'ratelimit-remaining': String(remaining),
     'ratelimit-reset': String(resetSeconds),
-  };
-}
-
-function rateLimited(verdict: Verdict, reason: string): AppError {
-  return new AppError('rate_limited', `${reason}; retry in ${verdict.resetSeconds} s`, undefined, {
-    ...headersOf(verdict),
-    'retry-after': String(verdict.resetSeconds),
+    'retry-after': String(resetSeconds),
   });
 }
 
@@ -62,64 +65,69 @@ const addressOf = ({ ip }: FastifyRequest) => (ip.includes(':') ? normalizeIP(ip
 
 // Matched here rather than configured on the route, so the recharges module stays unaware of limits.
 const isRecharge = (request: FastifyRequest) =>
-  request.method === 'POST' && request.routeOptions.url === '/PhoneRecharges';
+  request.method === 'POST' && routeConfigOf(request).url === '/PhoneRecharges';
 
 /** Fixed one-minute windows in `store`, checked in the order SPEC §3 and the hooks' costs call for. */
 export function createRateLimits(options: RateLimitOptions): RateLimits {
   const { store, perKeyPerMinute, perAddressPerMinute, authFailuresPerMinute } = options;
   const { rechargesPerClientPerMinute } = options;
 
-  async function limitCaller(request: FastifyRequest, reply: FastifyReply) {
+  function limitCaller(request: FastifyRequest, reply: FastifyReply): MaybePromise<void> {
     const { principal } = request;
-    const caller = principal
-      ? verdictOf(perKeyPerMinute, await store.hit(`key:${principal.keyId}`, WINDOW_MS))
-      : verdictOf(perKeyPerMinute, await store.hit(`anonymous:${addressOf(request)}`, WINDOW_MS));
-    if (caller.isExceeded) {
-      const who = principal ? 'this API key' : 'without an API key, this address';
-      throw rateLimited(caller, `${who} may send ${perKeyPerMinute} requests a minute`);
-    }
-    let shown = caller;
-    // OWASP API6: selling credit is the flow worth automating, so all keys of a client share one budget.
-    if (principal && isRecharge(request)) {
-      const recharges = await store.hit(`client-recharges:${principal.client}`, WINDOW_MS);
-      const client = verdictOf(rechargesPerClientPerMinute, recharges);
-      if (client.isExceeded) {
-        throw rateLimited(
-          client,
-          `this API key's client may make ${rechargesPerClientPerMinute} recharges a minute`,
-        );
+    const counter = principal ? `key:${principal.keyId}` : `anonymous:${addressOf(request)}`;
+    return andThen(store.hit(counter, WINDOW_MS), (window) => {
+      const caller = verdictOf(perKeyPerMinute, window);
+      if (caller.isExceeded) {
+        const who = principal ? 'this API key' : 'without an API key, this address';
+        throw rateLimited(caller, `${who} may send ${perKeyPerMinute} requests a minute`);
       }
-      if (client.remaining < caller.remaining) shown = client;
-    }
-    reply.headers(headersOf(shown));
+      // OWASP API6: selling credit is the flow worth automating, so all keys of a client share one budget.
+      if (!principal || !isRecharge(request)) return setHeaders(reply, caller);
+      return andThen(store.hit(`client-recharges:${principal.client}`, WINDOW_MS), (recharges) => {
+        const client = verdictOf(rechargesPerClientPerMinute, recharges);
+        if (client.isExceeded) {
+          throw rateLimited(
+            client,
+            `this API key's client may make ${rechargesPerClientPerMinute} recharges a minute`,
+          );
+        }
+        setHeaders(reply, client.remaining < caller.remaining ? client : caller);
+      });
+    });
+  }
+
+  function limitAddress(request: FastifyRequest): MaybePromise<void> {
+    const address = addressOf(request);
+    return andThen(store.hit(`address:${address}`, WINDOW_MS), (window) => {
+      const ceiling = verdictOf(perAddressPerMinute, window);
+      if (ceiling.isExceeded) {
+        throw rateLimited(ceiling, `this address may send ${perAddressPerMinute} requests a minute`);
+      }
+      // Public routes stay reachable; a locked-out address gets no key checked, not even a valid one.
+      if (!routeConfigOf(request).scope) return;
+      return andThen(store.peek(`auth-failures:${address}`, WINDOW_MS), (failures) => {
+        if (failures.count >= authFailuresPerMinute) {
+          throw rateLimited(
+            verdictOf(authFailuresPerMinute, failures),
+            `this address failed to authenticate ${authFailuresPerMinute} times in a minute`,
+          );
+        }
+      });
+    });
   }
 
   return {
     beforeAuth: fp(
       async (app) => {
-        app.addHook('onRequest', async (request) => {
-          const address = addressOf(request);
-          const ceiling = verdictOf(perAddressPerMinute, await store.hit(`address:${address}`, WINDOW_MS));
-          if (ceiling.isExceeded) {
-            throw rateLimited(ceiling, `this address may send ${perAddressPerMinute} requests a minute`);
-          }
-          // Public routes stay reachable; a locked-out address gets no key checked, not even a valid one.
-          if (!request.routeOptions.config.scope) return;
-          const failures = await store.peek(`auth-failures:${address}`, WINDOW_MS);
-          if (failures.count >= authFailuresPerMinute) {
-            throw rateLimited(
-              verdictOf(authFailuresPerMinute, failures),
-              `this address failed to authenticate ${authFailuresPerMinute} times in a minute`,
-            );
-          }
-        });
+        // Synchronous with the in-process counters: no promise per request for them (sync-first.ts).
+        app.addHook('onRequest', (request, _reply, done) => settle(limitAddress(request), done));
       },
       { name: 'rate-limit-before-auth' },
     ),
 
     afterAuth: fp(
       async (app) => {
-        app.addHook('onRequest', limitCaller);
+        app.addHook('onRequest', (request, reply, done) => settle(limitCaller(request, reply), done));
         // The auth hook refuses a missing scope (403) before the hook above runs; the key still pays for it.
         // That hook sets the RateLimit headers whenever it counts and lets the request on, so a 403 without
         // them was not counted; its own refusals are 429s, which this hook leaves alone.
@@ -130,14 +138,14 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
             perKeyPerMinute,
             await store.hit(`key:${request.principal.keyId}`, WINDOW_MS),
           );
-          reply.headers(headersOf(verdict));
+          setHeaders(reply, verdict);
         });
       },
       { name: 'rate-limit-after-auth' },
     ),
 
-    async countAuthFailure(request) {
-      await store.hit(`auth-failures:${addressOf(request)}`, WINDOW_MS);
+    countAuthFailure(request) {
+      return andThen(store.hit(`auth-failures:${addressOf(request)}`, WINDOW_MS), () => {});
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet from 'helmet';
+import { routeConfigOf } from '../shared/route.js';
 
 /**
  * What every JSON response carries: the headers the OWASP REST Security Cheat Sheet lists for APIs. A JSON
@@ -53,7 +54,7 @@ export const securityHeadersPlugin = fp(
   async (app: FastifyInstance) => {
     const pageHeaders = helmetHeaders();
     app.addHook('onRequest', (request, reply, done) => {
-      const isPage = request.routeOptions.url?.startsWith(PAGE_PREFIX) === true;
+      const isPage = routeConfigOf(request).url?.startsWith(PAGE_PREFIX) === true;
       reply.headers(isPage ? pageHeaders : API_HEADERS);
       reply.header('x-request-id', request.id);
       done();

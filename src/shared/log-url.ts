@@ -4,6 +4,7 @@ import { maskPhoneNumbersInUrl } from './phone.js';
 const SECRET_NAME = /^(api[_-]?key|access[_-]?token|key|token|authorization)$/i;
 
 function decodedName(name: string): string {
+  if (!name.includes('%')) return name;
   try {
     return decodeURIComponent(name);
   } catch {

@@ -1,6 +1,7 @@
 import type { UnitOfWork } from '../../db/unit-of-work.js';
 import type { Principal, Scope } from '../../shared/access.js';
 import { invalidRequest, notFound } from '../../shared/errors.js';
+import { andThen, type MaybePromise } from '../../shared/sync-first.js';
 import type { AuditRepository } from '../audit/index.js';
 import { digestsEqual, generateApiKey, hashApiKey, keyIdOf } from './api-keys.crypto.js';
 import type { ApiKeyRecord, ApiKeyRepository } from './api-keys.repository.js';
@@ -41,9 +42,12 @@ export function createApiKeyService({
   };
   revocations.subscribe(forget);
 
-  async function lookUp(keyId: string): Promise<CachedKey | null> {
+  function lookUp(keyId: string): MaybePromise<CachedKey | null> {
     const cached = cache.get(keyId);
-    if (cached && cached.expiresAt > now()) return cached;
+    return cached && cached.expiresAt > now() ? cached : load(keyId);
+  }
+
+  async function load(keyId: string): Promise<CachedKey | null> {
     const seenBefore = revocationsSeen;
     const stored = await keys.findActive(keyId);
     if (!stored) {
@@ -61,14 +65,18 @@ export function createApiKeyService({
   }
 
   return {
-    /** The principal a bearer token stands for, or null for every kind of bad token. */
-    async authenticate(token: string): Promise<Principal | null> {
+    /**
+     * The principal a bearer token stands for, or null for every kind of bad token: at once for the admin
+     * key and keys known in memory, after a database read otherwise.
+     */
+    authenticate(token: string): MaybePromise<Principal | null> {
       const hash = hashApiKey(token);
       if (adminHash && digestsEqual(hash, adminHash)) return adminPrincipal;
       const keyId = keyIdOf(token);
       if (keyId === null) return null;
-      const entry = await lookUp(keyId);
-      return entry && digestsEqual(hash, entry.hash) ? entry.principal : null;
+      return andThen(lookUp(keyId), (entry) =>
+        entry && digestsEqual(hash, entry.hash) ? entry.principal : null,
+      );
     },
 
     /** Creates a key; the plain key is in the result once and nowhere else. */

@@ -5,6 +5,7 @@ import { invalidRequest } from '../../shared/errors.js';
 import { refuseOtherMethods, replyNotModified } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
 import { moneyToCents } from '../../shared/schemas.js';
+import { andThen } from '../../shared/sync-first.js';
 import type { CatalogRecord } from './catalog.repository.js';
 import {
   type Catalog,
@@ -14,7 +15,7 @@ import {
   catalogErrors,
   RequiredCompanyQuerySchema,
 } from './catalog.schemas.js';
-import type { CatalogService } from './catalog.service.js';
+import type { CatalogService, Versioned } from './catalog.service.js';
 
 const PATH = '/CompanyProducts';
 const CatalogRef = Type.Ref(CatalogSchema);
@@ -40,13 +41,16 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
         response: { 200: Type.Union([CatalogListSchema, CatalogRef]), 304: NotModified, ...catalogErrors },
       },
     },
-    async (request, reply) => {
+    // Not async: a cached catalog is answered at once, without a promise (sync-first.ts). Either way the
+    // reply is sent here and the handler returns (or resolves to) undefined.
+    (request, reply) => {
       const companyId = request.query.company_id;
-      const { value, etag } =
-        companyId === undefined ? await service.listCatalogs() : await service.getCatalog(companyId);
-      if (replyNotModified(request, reply, etag)) return reply;
-      // Already JSON: Fastify sends a string of a JSON type as it is, without the 200 schema.
-      return reply.type(JSON_TYPE).send(jsonOf(value) as never);
+      const found = companyId === undefined ? service.listCatalogs() : service.getCatalog(companyId);
+      return andThen<Versioned<CatalogRecord | CatalogRecord[]>, void>(found, ({ value, etag }) => {
+        if (replyNotModified(request, reply, etag)) return;
+        // Already JSON: Fastify sends a string of a JSON type as it is, without the 200 schema.
+        reply.type(JSON_TYPE).send(jsonOf(value) as never);
+      });
     },
   );
 

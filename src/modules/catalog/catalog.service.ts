@@ -9,6 +9,7 @@ import {
   preconditionFailed,
 } from '../../shared/errors.js';
 import { matchesIfMatch } from '../../shared/etag.js';
+import { andThen, type MaybePromise } from '../../shared/sync-first.js';
 import type { AuditRepository } from '../audit/index.js';
 import type { CatalogRecord, CatalogRepository } from './catalog.repository.js';
 
@@ -41,13 +42,19 @@ export function createCatalogService({
 }) {
   const inFlight = new Map<string, Promise<CacheEntry<unknown>>>();
 
-  async function read<T>(key: string, load: () => Promise<CacheEntry<T>>): Promise<CacheEntry<T>> {
-    const cached = await cache.get<T>(key);
-    if (cached) {
-      cacheMetrics?.hit();
-      return cached;
-    }
-    cacheMetrics?.miss();
+  // A hit in memory is answered at once, without a promise (sync-first.ts).
+  function read<T>(key: string, load: () => Promise<CacheEntry<T>>): MaybePromise<CacheEntry<T>> {
+    return andThen(cache.get<T>(key), (cached) => {
+      if (cached) {
+        cacheMetrics?.hit();
+        return cached;
+      }
+      cacheMetrics?.miss();
+      return loadOnce(key, load);
+    });
+  }
+
+  function loadOnce<T>(key: string, load: () => Promise<CacheEntry<T>>): Promise<CacheEntry<T>> {
     let pending = inFlight.get(key) as Promise<CacheEntry<T>> | undefined;
     if (!pending) {
       pending = load()
@@ -73,21 +80,20 @@ export function createCatalogService({
   }
 
   return {
-    async listCatalogs(): Promise<Versioned<CatalogRecord[]>> {
-      const entry = await read(LIST_KEY, async () => {
+    // The cache entry is returned as it is: it holds the value and its ETag (and the version behind them).
+    listCatalogs(): MaybePromise<Versioned<CatalogRecord[]>> {
+      return read(LIST_KEY, async () => {
         const { catalogs: value, catalogVersion } = await catalogs.listCatalogs();
         return { value, version: catalogVersion, etag: listEtag(catalogVersion) };
       });
-      return { value: entry.value, etag: entry.etag };
     },
 
-    async getCatalog(companyId: string): Promise<Versioned<CatalogRecord>> {
-      const entry = await read(companyKey(companyId), async () => {
+    getCatalog(companyId: string): MaybePromise<Versioned<CatalogRecord>> {
+      return read(companyKey(companyId), async () => {
         const found = await catalogs.findCatalog(companyId);
         if (!found) throw companyNotFound(companyId);
         return { value: found.catalog, version: found.catalogVersion, etag: companyEtag(found.version) };
       });
-      return { value: entry.value, etag: entry.etag };
     },
 
     async createCatalog(input: CatalogRecord, actor: Principal): Promise<Versioned<CatalogRecord>> {

@@ -1,0 +1,20 @@
+import type { FastifyRequest } from 'fastify';
+
+type RouteConfig = FastifyRequest['routeOptions']['config'];
+
+const CONFIG = Symbol('route config');
+
+/**
+ * The matched route's config (its url, method and our `scope` or `public`). Fastify builds a new
+ * `request.routeOptions` object on every read; four hooks ask for it on every request, so it is read once per
+ * request and kept on the request.
+ */
+export function routeConfigOf(request: FastifyRequest): RouteConfig {
+  const memo = request as FastifyRequest & { [CONFIG]?: RouteConfig };
+  let config = memo[CONFIG];
+  if (config === undefined) {
+    config = request.routeOptions.config;
+    memo[CONFIG] = config;
+  }
+  return config;
+}
