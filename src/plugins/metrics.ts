@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { PoolStats } from '../db/database.js';
 import { refuseOtherMethods } from '../shared/http.js';
+import { routeConfigOf } from '../shared/route.js';
 import { problemResponses } from '../shared/schemas.js';
 
 /** What a cache reports so /metrics can show its hit ratio; the catalog cache is handed one. */
@@ -67,20 +68,7 @@ const RECHARGES_PATH = '/PhoneRecharges';
 /** Request and recharge metrics, and GET /metrics in Prometheus' text format. */
 export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPluginOptions) => {
   const { registry } = options.metrics;
-  const labelNames = ['method', 'route', 'status_code'] as const;
-  const requests = new Counter({
-    name: 'http_requests_total',
-    help: 'HTTP requests answered, by method, route and status',
-    labelNames,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Time from the request arriving to the response being sent, by method, route and status',
-    labelNames,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const requests = createRequestSeries(registry);
   const made = new Counter({
     name: 'recharges_made_total',
     help: 'Recharges created (201, not an idempotent replay)',
@@ -98,18 +86,6 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
     registers: [registry],
   });
   const refusalCodes = new WeakMap<FastifyRequest, string>();
-  // One pair of label children per (method, route, status), found once: bounded by the routes served.
-  const series = new Map<string, { count: Counter.Internal; time: Histogram.Internal<string> }>();
-  const seriesOf = (method: string, route: string, status: number) => {
-    const key = `${method} ${route} ${status}`;
-    let found = series.get(key);
-    if (!found) {
-      const labels = { method, route, status_code: String(status) };
-      found = { count: requests.labels(labels), time: duration.labels(labels) };
-      series.set(key, found);
-    }
-    return found;
-  };
 
   // The problem's `code` is only in the body the error handler wrote; read it before it is sent. A hook of
   // the recharge route alone, so no other request pays for it.
@@ -126,18 +102,19 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
     ];
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Synchronous, as nothing here waits: an async hook would cost every request a promise.
+  app.addHook('onResponse', (request, reply, done) => {
     // Unmatched URLs share one label, so probing random paths cannot grow the series without bound.
-    const route = request.routeOptions.url ?? 'unmatched';
-    const { count, time } = seriesOf(request.method, route, reply.statusCode);
-    count.inc();
-    time.observe(reply.elapsedTime / 1000);
-    if (route !== RECHARGES_PATH || request.method !== 'POST') return;
-    if (reply.statusCode === 201) {
-      (reply.getHeader('idempotent-replayed') === 'true' ? replayed : made).inc();
-    } else if (reply.statusCode >= 400) {
-      refused.inc({ code: refusalCodes.get(request) ?? String(reply.statusCode) });
+    const route = routeConfigOf(request).url ?? 'unmatched';
+    requests.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (route === RECHARGES_PATH && request.method === 'POST') {
+      if (reply.statusCode === 201) {
+        (reply.getHeader('idempotent-replayed') === 'true' ? replayed : made).inc();
+      } else if (reply.statusCode >= 400) {
+        refused.inc({ code: refusalCodes.get(request) ?? String(reply.statusCode) });
+      }
     }
+    done();
   });
 
   app.get(
@@ -177,6 +154,86 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
     });
   }
 });
+
+const REQUESTS_HELP = 'HTTP requests answered, by method, route and status';
+const DURATION_HELP =
+  'Time from the request arriving to the response being sent, by method, route and status';
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One (method, route, status) series: its requests and their durations, by bucket (not cumulated). */
+type Series = { labels: Record<string, string>; count: number; sum: number; buckets: number[] };
+
+/**
+ * `http_requests_total` and `http_request_duration_seconds`, both from one set of plain counters per series,
+ * turned into prom-client's form when scraped. prom-client's own Counter and Histogram hash the label values
+ * and validate them on every increment, even through a labelled child: the largest part of what metrics
+ * cost a cached catalog read (docs/performance.md). Counting here is a map lookup and a few additions.
+ */
+export function createRequestSeries(registry: Registry) {
+  // Bounded by the routes served (unmatched URLs share one label) times their methods and statuses.
+  const series = new Map<string, Series>();
+  const all = () => [...series.values()];
+
+  const reset = () => series.clear();
+  registerComputed(registry, 'http_requests_total', 'counter', REQUESTS_HELP, reset, () =>
+    all().map(({ labels, count }) => ({ labels, value: count })),
+  );
+  const name = 'http_request_duration_seconds';
+  registerComputed(registry, name, 'histogram', DURATION_HELP, reset, () =>
+    all().flatMap(({ labels, count, sum, buckets }) => {
+      let cumulated = 0;
+      return [
+        ...DURATION_BUCKETS.map((le, index) => {
+          cumulated += buckets[index] ?? 0;
+          return { labels: { le, ...labels }, value: cumulated, metricName: `${name}_bucket` };
+        }),
+        { labels: { le: '+Inf', ...labels }, value: count, metricName: `${name}_bucket` },
+        { labels, value: sum, metricName: `${name}_sum` },
+        { labels, value: count, metricName: `${name}_count` },
+      ];
+    }),
+  );
+  return {
+    observe(method: string, route: string, status: number, seconds: number) {
+      const key = `${method} ${route} ${status}`;
+      let found = series.get(key);
+      if (!found) {
+        const labels = { method, route, status_code: String(status) };
+        found = { labels, count: 0, sum: 0, buckets: DURATION_BUCKETS.map(() => 0) };
+        series.set(key, found);
+      }
+      found.count += 1;
+      found.sum += seconds;
+      // The first bucket the duration fits in; past the last one, only +Inf (the count) holds it.
+      const index = DURATION_BUCKETS.findIndex((bound) => seconds <= bound);
+      if (index >= 0) found.buckets[index] = (found.buckets[index] ?? 0) + 1;
+    },
+  };
+}
+
+type ComputedValue = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/**
+ * Registers a metric whose samples are computed when scraped. prom-client's registry reads only a metric's
+ * name, type, `get()` and `reset()`, but its typings accept only its own classes, hence the cast.
+ */
+function registerComputed(
+  registry: Registry,
+  name: string,
+  type: 'counter' | 'histogram',
+  help: string,
+  reset: () => void,
+  values: () => ComputedValue[],
+) {
+  const metric = {
+    name,
+    help,
+    type,
+    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    reset,
+  };
+  registry.registerMetric(metric as unknown as Metric);
+}
 
 async function sendMetrics(registry: Registry, reply: FastifyReply) {
   return reply.type(registry.contentType).send(await registry.metrics());
