@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  digestOf,
   digestsEqual,
+  digestText,
   generateApiKey,
-  hashApiKey,
   keyIdOf,
 } from '../../src/modules/api-keys/api-keys.crypto.js';
 import type { ApiKeyRepository, StoredKey } from '../../src/modules/api-keys/api-keys.repository.js';
@@ -82,16 +83,37 @@ describe('keyIdOf', () => {
   });
 });
 
-describe('digestsEqual', () => {
+describe('digestOf and digestsEqual', () => {
   it('when two digests are of the same key, then equal; of different keys, not', () => {
     const { key } = generateApiKey();
-    expect(digestsEqual(hashApiKey(key), hashApiKey(key))).toBe(true);
-    expect(digestsEqual(hashApiKey(key), hashApiKey(`${key}x`))).toBe(false);
+    expect(digestsEqual(digestOf(key), digestOf(key))).toBe(true);
+    expect(digestsEqual(digestOf(key), digestOf(`${key}x`))).toBe(false);
   });
 
-  it('when the lengths differ, then false instead of the throw of timingSafeEqual', () => {
-    expect(digestsEqual(new Uint8Array(32), new Uint8Array(31))).toBe(false);
-    expect(digestsEqual(new Uint8Array(0), new Uint8Array(0))).toBe(true);
+  it('when a key is generated, then the text of its stored hash is the digest of the key', () => {
+    const { key, hash } = generateApiKey();
+    expect(digestText(hash)).toBe(digestOf(key));
+    expect(digestOf(key)).toHaveLength(43); // 32 bytes in base64url, unpadded
+  });
+
+  it('when the lengths differ, then false; two empty strings are equal', () => {
+    expect(digestsEqual('a'.repeat(43), 'a'.repeat(42))).toBe(false);
+    expect(digestsEqual('', '')).toBe(true);
+  });
+
+  it('when two strings differ in any one character, then they are not equal', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.nat(),
+        fc.string({ minLength: 1, maxLength: 1 }),
+        (a, at, c) => {
+          const index = at % a.length;
+          const b = `${a.slice(0, index)}${c}${a.slice(index + 1)}`;
+          expect(digestsEqual(a, b)).toBe(a === b);
+        },
+      ),
+    );
   });
 
   it('when any two strings are hashed, then equal digests exactly when the strings are equal', () => {
@@ -99,7 +121,7 @@ describe('digestsEqual', () => {
       fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {
         // Lone surrogates become U+FFFD in UTF-8, so compare what is hashed.
         const same = Buffer.from(a, 'utf8').equals(Buffer.from(b, 'utf8'));
-        expect(digestsEqual(hashApiKey(a), hashApiKey(b))).toBe(same);
+        expect(digestsEqual(digestOf(a), digestOf(b))).toBe(same);
       }),
     );
   });

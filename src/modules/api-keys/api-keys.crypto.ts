@@ -1,4 +1,4 @@
-import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 // `rk_` marks a recharge-api key wherever it leaks (logs, repositories, tickets); the id that follows is
 // public and finds the row; the secret is 256 random bits.
@@ -23,7 +23,26 @@ export function hashApiKey(key: string): Uint8Array {
   return hash('sha256', key, 'buffer');
 }
 
-/** Compares two SHA-256 digests in constant time; digests of any input have equal lengths. */
-export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+/**
+ * SHA-256 of the key as base64url text, what every request compares: a string costs no ArrayBuffer (a
+ * digest as bytes is a new backing store per request), and the stored bytes are turned into one once.
+ */
+export function digestOf(key: string): string {
+  return hash('sha256', key, 'base64url');
+}
+
+/** The text form of a stored hash, as `digestOf` gives it. */
+export function digestText(storedHash: Uint8Array): string {
+  return Buffer.from(storedHash).toString('base64url');
+}
+
+/**
+ * Compares two digests in constant time for equal lengths (every character is read whatever differs);
+ * digests of any input have equal lengths. What is compared are hashes, never the keys themselves.
+ */
+export function digestsEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let index = 0; index < a.length; index += 1) difference |= a.charCodeAt(index) ^ b.charCodeAt(index);
+  return difference === 0;
 }

@@ -3,7 +3,7 @@ import type { Principal, Scope } from '../../shared/access.js';
 import { invalidRequest, notFound } from '../../shared/errors.js';
 import { andThen, type MaybePromise } from '../../shared/sync-first.js';
 import type { AuditRepository } from '../audit/index.js';
-import { digestsEqual, generateApiKey, hashApiKey, keyIdOf } from './api-keys.crypto.js';
+import { digestOf, digestsEqual, digestText, generateApiKey, keyIdOf } from './api-keys.crypto.js';
 import type { ApiKeyRecord, ApiKeyRepository } from './api-keys.repository.js';
 import type { RevocationBus } from './revocations.js';
 
@@ -11,7 +11,7 @@ export const BOOTSTRAP_KEY_ID = 'bootstrap';
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX_ENTRIES = 10_000;
 
-type CachedKey = { principal: Principal; hash: Uint8Array; expiresAt: number };
+type CachedKey = { principal: Principal; digest: string; expiresAt: number };
 
 export type NewApiKey = { name: string; client?: string | undefined; scopes: Scope[] };
 
@@ -28,7 +28,7 @@ export function createApiKeyService({
   adminApiKey?: string | undefined;
   now?: () => number;
 }) {
-  const adminHash = adminApiKey === undefined ? undefined : hashApiKey(adminApiKey);
+  const adminDigest = adminApiKey === undefined ? undefined : digestOf(adminApiKey);
   const adminPrincipal: Principal = { keyId: BOOTSTRAP_KEY_ID, client: 'admin', scopes: ['admin'] };
   // Known keys are served from memory: authenticating them costs no database round trip.
   const cache = new Map<string, CachedKey>();
@@ -57,7 +57,7 @@ export function createApiKeyService({
     if (cache.size >= CACHE_MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
     const entry = {
       principal: { keyId: stored.id, client: stored.client, scopes: stored.scopes },
-      hash: stored.key_hash,
+      digest: digestText(stored.key_hash),
       expiresAt: now() + CACHE_TTL_MS,
     };
     if (revocationsSeen === seenBefore) cache.set(keyId, entry);
@@ -70,12 +70,12 @@ export function createApiKeyService({
      * key and keys known in memory, after a database read otherwise.
      */
     authenticate(token: string): MaybePromise<Principal | null> {
-      const hash = hashApiKey(token);
-      if (adminHash && digestsEqual(hash, adminHash)) return adminPrincipal;
+      const digest = digestOf(token);
+      if (adminDigest && digestsEqual(digest, adminDigest)) return adminPrincipal;
       const keyId = keyIdOf(token);
       if (keyId === null) return null;
       return andThen(lookUp(keyId), (entry) =>
-        entry && digestsEqual(hash, entry.hash) ? entry.principal : null,
+        entry && digestsEqual(digest, entry.digest) ? entry.principal : null,
       );
     },
 
