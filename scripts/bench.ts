@@ -751,10 +751,26 @@ function summarizeThroughput(runs: Map<string, Run[]>) {
     };
   });
   const byName = (name: string) => targets.find((target) => target.name === name);
+  // Each round's own ratio pairs runs a few seconds apart, so a machine that speeds up or slows down between
+  // rounds moves both sides of it; the target is judged on the median of these.
+  const perRound = (name: string, baseline: string) => {
+    const runs = byName(name)?.runs ?? [];
+    const baselineRuns = byName(baseline)?.runs ?? [];
+    return runs.map(
+      (run, round) => run.requestsPerSecond / (baselineRuns[round]?.requestsPerSecond ?? Number.NaN),
+    );
+  };
+  const catalogRounds = perRound('catalog GET', 'hello GET');
+  const rechargeRounds = perRound('recharge POST', 'hello POST');
   const rate = (name: string) => byName(name)?.medianRequestsPerSecond ?? Number.NaN;
   return {
     targets,
     ratios: {
+      catalogGetToHelloGet: median(catalogRounds),
+      rechargePostToHelloPost: median(rechargeRounds),
+    },
+    ratioRounds: { catalogGetToHelloGet: catalogRounds, rechargePostToHelloPost: rechargeRounds },
+    ratiosOfMedians: {
       catalogGetToHelloGet: rate('catalog GET') / rate('hello GET'),
       rechargePostToHelloPost: rate('recharge POST') / rate('hello POST'),
     },
@@ -766,7 +782,8 @@ function summarizeThroughput(runs: Map<string, Run[]>) {
 }
 
 function throughputReport(result: ReturnType<typeof summarizeThroughput>): string[] {
-  const { targets, ratios, p99Ms } = result;
+  const { targets, ratios, ratioRounds, ratiosOfMedians, p99Ms } = result;
+  const rounds = (values: number[]) => values.map((value) => value.toFixed(3)).join(' / ');
   return [
     '',
     `THROUGHPUT  ${ROUNDS} rounds × ${SECONDS} s (after ${WARMUP_SECONDS} s warm-up each), ${CONNECTIONS} connections, ` +
@@ -777,6 +794,12 @@ function throughputReport(result: ReturnType<typeof summarizeThroughput>): strin
         `${target.name.padEnd(15)}${target.medianRequestsPerSecond.toFixed(0).padStart(14)}` +
         `${target.medianP99Ms.toFixed(1).padStart(15)}   ${target.runs.map((run) => run.requestsPerSecond.toFixed(0)).join(' / ')}`,
     ),
+    '',
+    'ratios per round (the targets take their median; the ratio of the medians above is given for comparison)',
+    `catalog GET / hello GET       ${rounds(ratioRounds.catalogGetToHelloGet)}   ` +
+      `(ratio of medians ${ratiosOfMedians.catalogGetToHelloGet.toFixed(3)})`,
+    `recharge POST / hello POST    ${rounds(ratioRounds.rechargePostToHelloPost)}   ` +
+      `(ratio of medians ${ratiosOfMedians.rechargePostToHelloPost.toFixed(3)})`,
     '',
     verdict(
       'catalog GET / hello GET',
