@@ -198,12 +198,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     authFailuresPerMinute: config.authFailuresPerMinute,
     rechargesPerClientPerMinute: config.rechargesPerClientPerMinute,
   });
-  await app.register(rateLimits.beforeAuth);
+  await app.register(rateLimits.plugin);
   await app.register(authPlugin, {
     authenticate: apiKeyService.authenticate,
     onFailure: rateLimits.countAuthFailure,
+    beforeAuth: rateLimits.beforeAuth,
+    afterAuth: rateLimits.afterAuth,
   });
-  await app.register(rateLimits.afterAuth);
   await app.register(docsPlugin, { version: '0.1.0' });
   // After the docs, so that OpenAPI lists /metrics; before the routes whose requests it counts.
   await app.register(metricsPlugin, { metrics, port: config.metricsPort, host: config.host });

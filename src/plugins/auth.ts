@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasScope, type Principal } from '../shared/access.js';
 import { forbidden, keyInQueryString, unauthenticated } from '../shared/errors.js';
@@ -11,17 +11,25 @@ const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json', '/docs'];
 const BEARER = /^Bearer +([\x21-\x7e]{1,512}) *$/i;
 export const SECURITY_SCHEME = 'apiKey';
 
+/** Work of the same hook as the key check, before or after it (the rate limits, in the order SPEC §3 gives). */
+export type AuthStep = (request: FastifyRequest, reply: FastifyReply) => MaybePromise<void>;
+
 export type AuthOptions = {
   authenticate(token: string): MaybePromise<Principal | null>;
   /** Called before the 401 of a bad key, e.g. to count failures against the client's address. */
   onFailure?(request: FastifyRequest): MaybePromise<void>;
+  /** Runs first, on every request (public routes too); its throw ends the request. */
+  beforeAuth?: AuthStep;
+  /** Runs once the key is checked and accepted (or on public routes, after nothing), on every request. */
+  afterAuth?: AuthStep;
 };
 
 /**
  * Scopes are declared per route (`config.scope`) and enforced in this one hook, after routing (404, 405)
  * and before the body is parsed or validated (400, 413, 415), the order SPEC §3 gives.
  */
-export const authPlugin = fp(async (app: FastifyInstance, { authenticate, onFailure }: AuthOptions) => {
+export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) => {
+  const { authenticate, onFailure, beforeAuth, afterAuth } = options;
   app.addHook('onRoute', (route) => {
     const scope = route.config?.scope;
     // The OpenAPI document shows each operation's scope beside the bearer scheme.
@@ -39,8 +47,14 @@ export const authPlugin = fp(async (app: FastifyInstance, { authenticate, onFail
 
   // Declared up front, so setting it per request does not change the shape of Fastify's request objects.
   app.decorateRequest('principal', undefined);
-  // Synchronous when the key is known in memory: no promise per request on the hot path (sync-first.ts).
-  app.addHook('onRequest', (request, _reply, done) => settle(check(request), done));
+  // One hook for the three steps: each hook Fastify runs costs every request (docs/performance.md). It is
+  // synchronous when the key is known and the counters in memory: no promise per request (sync-first.ts).
+  app.addHook('onRequest', (request, reply, done) =>
+    settle(
+      andThen(beforeAuth?.(request, reply), () => andThen(check(request), () => afterAuth?.(request, reply))),
+      done,
+    ),
+  );
 
   function check(request: FastifyRequest): MaybePromise<void> {
     // No scope: a public route, or no route at all (404 comes before 401).

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../shared/errors.js';
 import { routeConfigOf } from '../shared/route.js';
-import { andThen, type MaybePromise, settle } from '../shared/sync-first.js';
+import { andThen, type MaybePromise } from '../shared/sync-first.js';
 import type { RateLimitStore, RateWindow } from './rate-limit-store.js';
 
 export type RateLimitOptions = {
@@ -19,12 +19,14 @@ export type RateLimitOptions = {
 };
 
 export type RateLimits = {
-  /** Register before the auth plugin: the per-address ceiling, then the failed-authentication lockout. */
-  beforeAuth: (app: FastifyInstance) => Promise<void>;
-  /** Register after the auth plugin: the per-key (or per-address) budget and the per-client one. */
-  afterAuth: (app: FastifyInstance) => Promise<void>;
+  /** The auth plugin's `beforeAuth`: the per-address ceiling, then the failed-authentication lockout. */
+  beforeAuth(request: FastifyRequest, reply: FastifyReply): MaybePromise<void>;
+  /** The auth plugin's `afterAuth`: the per-key (or per-address) budget and the per-client one. */
+  afterAuth(request: FastifyRequest, reply: FastifyReply): MaybePromise<void>;
   /** The auth plugin's `onFailure`: counts a bad key against the caller's address. */
   countAuthFailure(request: FastifyRequest): MaybePromise<void>;
+  /** Register anywhere: counts a 403 against the key's budget (see the hook). */
+  plugin: (app: FastifyInstance) => Promise<void>;
 };
 
 const WINDOW_MS = 60_000;
@@ -117,19 +119,13 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
   }
 
   return {
-    beforeAuth: fp(
-      async (app) => {
-        // Synchronous with the in-process counters: no promise per request for them (sync-first.ts).
-        app.addHook('onRequest', (request, _reply, done) => settle(limitAddress(request), done));
-      },
-      { name: 'rate-limit-before-auth' },
-    ),
+    beforeAuth: (request) => limitAddress(request),
+    afterAuth: limitCaller,
 
-    afterAuth: fp(
+    plugin: fp(
       async (app) => {
-        app.addHook('onRequest', (request, reply, done) => settle(limitCaller(request, reply), done));
-        // The auth hook refuses a missing scope (403) before the hook above runs; the key still pays for it.
-        // That hook sets the RateLimit headers whenever it counts and lets the request on, so a 403 without
+        // The auth hook refuses a missing scope (403) before `afterAuth` runs; the key still pays for it.
+        // `afterAuth` sets the RateLimit headers whenever it counts and lets the request on, so a 403 without
         // them was not counted; its own refusals are 429s, which this hook leaves alone.
         app.addHook('onError', async (request, reply, error) => {
           if (!request.principal || reply.hasHeader(LIMIT_HEADER) || !(error instanceof AppError)) return;
@@ -141,7 +137,7 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
           setHeaders(reply, verdict);
         });
       },
-      { name: 'rate-limit-after-auth' },
+      { name: 'rate-limit' },
     ),
 
     countAuthFailure(request) {
