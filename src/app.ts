@@ -153,6 +153,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
   await app.register(securityHeadersPlugin);
   await app.register(requestLogPlugin);
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!isClosing) return done();
+    reply.header('connection', 'close');
+    done(unavailable());
+  });
 
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
     app.addSchema(schema);
@@ -197,13 +202,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(authPlugin, {
     authenticate: apiKeyService.authenticate,
     onFailure: rateLimits.countAuthFailure,
-    // While the app closes, any request is refused first thing in this hook (one hook fewer per request
-    // than a hook of its own), with the security headers already set: 503, Connection: close.
-    beforeAuth: (request, reply) => {
-      if (!isClosing) return rateLimits.beforeAuth(request, reply);
-      reply.header('connection', 'close');
-      throw unavailable();
-    },
+    beforeAuth: rateLimits.beforeAuth,
     afterAuth: rateLimits.afterAuth,
   });
   await app.register(docsPlugin, { version: '0.1.0' });
