@@ -25,7 +25,7 @@ export type RateLimits = {
   afterAuth(request: FastifyRequest, reply: FastifyReply): MaybePromise<void>;
   /** The auth plugin's `onFailure`: counts a bad key against the caller's address. */
   countAuthFailure(request: FastifyRequest): MaybePromise<void>;
-  /** Register anywhere: counts a 403 against the key's budget (see the hook). */
+  /** Register before the routes (hooks reach only what is declared after them): a 403 still counts. */
   plugin: (app: FastifyInstance) => Promise<void>;
 };
 
