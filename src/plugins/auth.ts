@@ -20,7 +20,7 @@ export type AuthOptions = {
   onFailure?(request: FastifyRequest): MaybePromise<void>;
   /** Runs first, on every request (public routes too); its throw ends the request. */
   beforeAuth?: AuthStep;
-  /** Runs once the key is checked and accepted (or on public routes, after nothing), on every request. */
+  /** Runs once the key is accepted, and on public routes (which take none); not after a 401 or 403. */
   afterAuth?: AuthStep;
 };
 

@@ -119,7 +119,7 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
   }
 
   return {
-    beforeAuth: (request) => limitAddress(request),
+    beforeAuth: limitAddress,
     afterAuth: limitCaller,
 
     plugin: fp(
