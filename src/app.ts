@@ -34,19 +34,17 @@ import {
 import { authPlugin } from './plugins/auth.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { gatePlugin } from './plugins/gate.js';
 import { healthPlugin } from './plugins/health.js';
 import { jsonBodyPlugin } from './plugins/json-body.js';
 import { createMetrics, metricsPlugin } from './plugins/metrics.js';
-import { overloadPlugin } from './plugins/overload.js';
 import { createRateLimits } from './plugins/rate-limit.js';
 import { createRateLimitStore } from './plugins/rate-limit-store.js';
 import { requestLogPlugin } from './plugins/request-log.js';
-import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { buildValidatorCompiler } from './plugins/validation.js';
 import { createRedis } from './redis.js';
 import { createRedisBroadcast } from './redis-broadcast.js';
 import { seedDemoCatalogs } from './seed.js';
-import { unavailable } from './shared/errors.js';
 import { urlForLog } from './shared/log-url.js';
 import { FORMATS, ProblemSchema } from './shared/schemas.js';
 
@@ -147,23 +145,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);
   scheduleIdempotencyPurge(app, rechargeService, config.idempotencyKeyTtlMs);
 
-  let isClosing = false;
-  app.addHook('preClose', async () => {
-    isClosing = true;
-  });
-  await app.register(securityHeadersPlugin);
-  await app.register(requestLogPlugin);
-  app.addHook('onRequest', (_request, reply, done) => {
-    if (!isClosing) return done();
-    reply.header('connection', 'close');
-    done(unavailable());
-  });
+  await app.register(gatePlugin, { overload: { maxEventLoopDelayMs: config.overloadMaxEventLoopDelayMs } });
+  await app.register(requestLogPlugin, { observe: metrics.observeResponse });
 
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
     app.addSchema(schema);
   await app.register(errorsPlugin, { bodyLimitBytes: config.bodyLimitBytes });
-  // First of the onRequest hooks: an overloaded instance sheds a request before doing any work for it.
-  await app.register(overloadPlugin, { maxEventLoopDelayMs: config.overloadMaxEventLoopDelayMs });
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: config.corsOrigins,

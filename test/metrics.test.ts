@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, metricsPlugin } from '../src/plugins/metrics.js';
+import { requestLogPlugin } from '../src/plugins/request-log.js';
 import { ProblemSchema } from '../src/shared/schemas.js';
 import { claro, createTestApp, postJson, rechargeBody, type TestApp } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
@@ -198,6 +199,8 @@ describe('the refusal-code hook of the recharge route', () => {
     const app = Fastify();
     app.addSchema(ProblemSchema); // /metrics documents its problem answers with it
     const metrics = createMetrics();
+    // As the app wires them: the request-log hook counts each answered request.
+    await app.register(requestLogPlugin, { observe: metrics.observeResponse });
     await app.register(metricsPlugin, { metrics });
     app.post(
       '/PhoneRecharges',

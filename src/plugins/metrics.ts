@@ -15,12 +15,18 @@ export type CacheMetrics = { hit(): void; miss(): void };
 export type Metrics = {
   registry: Registry;
   catalogCache: CacheMetrics;
+  /** Counts an answered request (the request log's hook calls it, so that one hook does both). */
+  observeResponse(request: FastifyRequest, reply: FastifyReply): void;
+  /** The problem code of a refused recharge, read from its body before it is sent (metricsPlugin). */
+  refusalCodes: WeakMap<FastifyRequest, string>;
 };
 
 export type MetricsOptions = {
   /** The pg pool's use, read at each scrape; null (PGlite) leaves the pool gauges out. */
   poolStats?: () => PoolStats | null;
 };
+
+const RECHARGES_PATH = '/PhoneRecharges';
 
 /** One registry per app, so several apps in one process (the tests) never share or clash on counters. */
 export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
@@ -53,21 +59,6 @@ export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
   // Label children found once: prom-client hashes a label object on every call that names one.
   const hits = cacheRequests.labels('hit');
   const misses = cacheRequests.labels('miss');
-  return { registry, catalogCache: { hit: () => hits.inc(), miss: () => misses.inc() } };
-}
-
-export type MetricsPluginOptions = {
-  metrics: Metrics;
-  /** Also serve /metrics, without a key, on this port (0: any free one); the main port keeps it admin-only. */
-  port?: number | undefined;
-  host?: string;
-};
-
-const RECHARGES_PATH = '/PhoneRecharges';
-
-/** Request and recharge metrics, and GET /metrics in Prometheus' text format. */
-export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPluginOptions) => {
-  const { registry } = options.metrics;
   const requests = createRequestSeries(registry);
   const made = new Counter({
     name: 'recharges_made_total',
@@ -87,6 +78,37 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
   });
   const refusalCodes = new WeakMap<FastifyRequest, string>();
 
+  function observeResponse(request: FastifyRequest, reply: FastifyReply): void {
+    // Unmatched URLs share one label, so probing random paths cannot grow the series without bound.
+    const route = routeConfigOf(request).url ?? 'unmatched';
+    requests.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (route !== RECHARGES_PATH || request.method !== 'POST') return;
+    if (reply.statusCode === 201) {
+      (reply.getHeader('idempotent-replayed') === 'true' ? replayed : made).inc();
+    } else if (reply.statusCode >= 400) {
+      refused.inc({ code: refusalCodes.get(request) ?? String(reply.statusCode) });
+    }
+  }
+
+  return {
+    registry,
+    catalogCache: { hit: () => hits.inc(), miss: () => misses.inc() },
+    observeResponse,
+    refusalCodes,
+  };
+}
+
+export type MetricsPluginOptions = {
+  metrics: Metrics;
+  /** Also serve /metrics, without a key, on this port (0: any free one); the main port keeps it admin-only. */
+  port?: number | undefined;
+  host?: string;
+};
+
+/** GET /metrics in Prometheus' text format, and the refusal codes of recharges for `observeResponse`. */
+export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPluginOptions) => {
+  const { registry, refusalCodes } = options.metrics;
+
   // The problem's `code` is only in the body the error handler wrote; read it before it is sent. A hook of
   // the recharge route alone, so no other request pays for it.
   app.addHook('onRoute', (route) => {
@@ -100,21 +122,6 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
         return payload;
       },
     ];
-  });
-
-  // Synchronous, as nothing here waits: an async hook would cost every request a promise.
-  app.addHook('onResponse', (request, reply, done) => {
-    // Unmatched URLs share one label, so probing random paths cannot grow the series without bound.
-    const route = routeConfigOf(request).url ?? 'unmatched';
-    requests.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-    if (route === RECHARGES_PATH && request.method === 'POST') {
-      if (reply.statusCode === 201) {
-        (reply.getHeader('idempotent-replayed') === 'true' ? replayed : made).inc();
-      } else if (reply.statusCode >= 400) {
-        refused.inc({ code: refusalCodes.get(request) ?? String(reply.statusCode) });
-      }
-    }
-    done();
   });
 
   app.get(

@@ -1,5 +1,4 @@
-import type { FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import { routeConfigOf } from '../shared/route.js';
 
@@ -46,19 +45,15 @@ export function helmetHeaders(): Readonly<Record<string, string>> {
 const PAGE_PREFIX = '/docs';
 
 /**
- * Sets, in one synchronous hook, the security headers (the API's, or helmet's on `/docs`, whose
- * Content-Security-Policy swagger-ui then replaces with one that allows its own assets) and `X-Request-Id`,
- * so a caller can quote the id its problem details and our logs use (SPEC: every response carries it).
+ * Sets the security headers (the API's, or helmet's on `/docs`, whose Content-Security-Policy swagger-ui then
+ * replaces with one that allows its own assets) and `X-Request-Id`, so a caller can quote the id its problem
+ * details and our logs use (SPEC: every response carries it). The first step of every request (gate.ts).
  */
-export const securityHeadersPlugin = fp(
-  async (app: FastifyInstance) => {
-    const pageHeaders = helmetHeaders();
-    app.addHook('onRequest', (request, reply, done) => {
-      const isPage = routeConfigOf(request).url?.startsWith(PAGE_PREFIX) === true;
-      reply.headers(isPage ? pageHeaders : API_HEADERS);
-      reply.header('x-request-id', request.id);
-      done();
-    });
-  },
-  { name: 'security-headers' },
-);
+export function createSecurityHeaders(): (request: FastifyRequest, reply: FastifyReply) => void {
+  const pageHeaders = helmetHeaders();
+  return (request, reply) => {
+    const isPage = routeConfigOf(request).url?.startsWith(PAGE_PREFIX) === true;
+    reply.headers(isPage ? pageHeaders : API_HEADERS);
+    reply.header('x-request-id', request.id);
+  };
+}
