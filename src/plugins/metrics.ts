@@ -32,15 +32,23 @@ const RECHARGES_PATH = '/PhoneRecharges';
 export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const cacheRequests = new Counter({
-    name: 'catalog_cache_requests_total',
-    help: 'Catalog cache lookups, by result',
-    labelNames: ['result'],
-    registers: [registry],
-  });
-  // Both series exist from the start, so a hit ratio is defined before the first miss.
-  cacheRequests.inc({ result: 'hit' }, 0);
-  cacheRequests.inc({ result: 'miss' }, 0);
+  // Plain counts, rendered when scraped: a prom-client Counter validates on every increment. Both series
+  // exist from the start, so a hit ratio is defined before the first miss.
+  const cacheLookups = { hit: 0, miss: 0 };
+  registerComputed(
+    registry,
+    'catalog_cache_requests_total',
+    'counter',
+    'Catalog cache lookups, by result',
+    () => {
+      cacheLookups.hit = 0;
+      cacheLookups.miss = 0;
+    },
+    () => [
+      { labels: { result: 'hit' }, value: cacheLookups.hit },
+      { labels: { result: 'miss' }, value: cacheLookups.miss },
+    ],
+  );
   if (poolStats?.()) {
     const pool = (name: string, help: string, read: (stats: PoolStats) => number) =>
       new Gauge({
@@ -56,9 +64,6 @@ export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
     pool('db_pool_idle_connections', 'Open PostgreSQL connections not in use', (stats) => stats.idle);
     pool('db_pool_waiting_requests', 'Queries waiting for a free connection', (stats) => stats.waiting);
   }
-  // Label children found once: prom-client hashes a label object on every call that names one.
-  const hits = cacheRequests.labels('hit');
-  const misses = cacheRequests.labels('miss');
   const requests = createRequestSeries(registry);
   const made = new Counter({
     name: 'recharges_made_total',
@@ -92,7 +97,14 @@ export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
 
   return {
     registry,
-    catalogCache: { hit: () => hits.inc(), miss: () => misses.inc() },
+    catalogCache: {
+      hit: () => {
+        cacheLookups.hit += 1;
+      },
+      miss: () => {
+        cacheLookups.miss += 1;
+      },
+    },
     observeResponse,
     refusalCodes,
   };
@@ -177,11 +189,16 @@ type Series = { labels: Record<string, string>; count: number; sum: number; buck
  * docs/performance.md's profiles). Counting here is a map lookup and a few additions.
  */
 export function createRequestSeries(registry: Registry) {
-  // Bounded by the routes served (unmatched URLs share one label) times their methods and statuses.
-  const series = new Map<string, Series>();
-  const all = () => [...series.values()];
-
-  const reset = () => series.clear();
+  // Bounded by the routes served (unmatched URLs share one label) times their methods and statuses. Found by
+  // route, then method, then status: the route and method strings are the same objects on every request,
+  // whose hashes V8 keeps, where a key joined from the three would be a new string to hash each time.
+  const byRoute = new Map<string, Map<string, Map<number, Series>>>();
+  const series: Series[] = [];
+  const all = () => series;
+  const reset = () => {
+    byRoute.clear();
+    series.length = 0;
+  };
   registerComputed(registry, 'http_requests_total', 'counter', REQUESTS_HELP, reset, () =>
     all().map(({ labels, count }) => ({ labels, value: count })),
   );
@@ -200,20 +217,38 @@ export function createRequestSeries(registry: Registry) {
       ];
     }),
   );
+  function seriesOf(method: string, route: string, status: number): Series {
+    let byMethod = byRoute.get(route);
+    if (!byMethod) {
+      byMethod = new Map();
+      byRoute.set(route, byMethod);
+    }
+    let byStatus = byMethod.get(method);
+    if (!byStatus) {
+      byStatus = new Map();
+      byMethod.set(method, byStatus);
+    }
+    let found = byStatus.get(status);
+    if (!found) {
+      const labels = { method, route, status_code: String(status) };
+      found = { labels, count: 0, sum: 0, buckets: DURATION_BUCKETS.map(() => 0) };
+      byStatus.set(status, found);
+      series.push(found);
+    }
+    return found;
+  }
   return {
     observe(method: string, route: string, status: number, seconds: number) {
-      const key = `${method} ${route} ${status}`;
-      let found = series.get(key);
-      if (!found) {
-        const labels = { method, route, status_code: String(status) };
-        found = { labels, count: 0, sum: 0, buckets: DURATION_BUCKETS.map(() => 0) };
-        series.set(key, found);
-      }
+      const found = seriesOf(method, route, status);
       found.count += 1;
       found.sum += seconds;
       // The first bucket the duration fits in; past the last one, only +Inf (the count) holds it.
-      const index = DURATION_BUCKETS.findIndex((bound) => seconds <= bound);
-      if (index >= 0) found.buckets[index] = (found.buckets[index] ?? 0) + 1;
+      for (let index = 0; index < DURATION_BUCKETS.length; index += 1) {
+        if (seconds <= (DURATION_BUCKETS[index] as number)) {
+          found.buckets[index] = (found.buckets[index] ?? 0) + 1;
+          break;
+        }
+      }
     },
   };
 }

@@ -19,14 +19,9 @@ type CounterStore = {
   read(key: string, callback: Callback, windowMs: number, max: number): void;
 };
 
-// The plugin's own stores (an LRU in process; one Lua INCR + PEXPIRE in Redis) are not exported and have
-// no typings, so they are loaded by path and given the small interface this file uses.
+// The plugin's Redis store (one Lua INCR + PEXPIRE) is not exported and has no typings, so it is loaded by
+// path and given the small interface this file uses.
 const require = createRequire(import.meta.url);
-const LocalStore = require('@fastify/rate-limit/store/LocalStore.js') as new (
-  continueExceeding: boolean,
-  exponentialBackoff: boolean,
-  cacheSize: number,
-) => CounterStore;
 const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (
   continueExceeding: boolean,
   exponentialBackoff: boolean,
@@ -36,15 +31,56 @@ const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (
 
 // Bounds the memory an address flood can take in process; the least recently seen counters go first.
 const LOCAL_COUNTERS = 20_000;
-// The stores take `max` only for back-off modes we do not use.
+// The store takes `max` only for back-off modes we do not use.
 const UNUSED_MAX = 0;
 
-// The in-process store calls back, never with an error, before it returns: no promise per request for it.
-function callLocal(store: CounterStore, method: 'incr' | 'read', key: string, windowMs: number): RateWindow {
-  let window: RateWindow | undefined;
-  store[method](key, (_error, result) => (window = toWindow(result)), windowMs, UNUSED_MAX);
-  if (!window) throw new Error('the in-process rate-limit store did not answer at once');
-  return window;
+type LocalWindow = { count: number; resetAt: number };
+
+/**
+ * Fixed windows in process, answered at once (no promise, no callback), at most `capacity` of them. A Map
+ * iterates in insertion order, so re-inserting a counter at each hit keeps the least recently used first,
+ * and that is the one a full map drops. An LRU, not a first-in-first-out bound: a flood of new addresses
+ * must not push out, and so reset, the counter of a key that keeps being used.
+ *
+ * The plugin's own in-process store did the same with a linked-list LRU, a callback and two result objects
+ * per call: three counters on every request made it ~3 % of a cached catalog read (docs/performance.md).
+ */
+export class LocalCounters {
+  readonly #windows = new Map<string, LocalWindow>();
+
+  constructor(
+    readonly capacity: number,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.#windows.size;
+  }
+
+  hit(key: string, windowMs: number): RateWindow {
+    const now = this.now();
+    let window = this.#windows.get(key);
+    if (window !== undefined) this.#windows.delete(key);
+    else if (this.#windows.size >= this.capacity) this.#dropLeastRecent();
+    if (window === undefined || window.resetAt <= now) window = { count: 0, resetAt: now + windowMs };
+    window.count += 1;
+    this.#windows.set(key, window);
+    return { count: window.count, ttlMs: window.resetAt - now };
+  }
+
+  peek(key: string, windowMs: number): RateWindow {
+    const now = this.now();
+    const window = this.#windows.get(key);
+    if (window === undefined || window.resetAt <= now) return { count: 0, ttlMs: windowMs };
+    return { count: window.count, ttlMs: window.resetAt - now };
+  }
+
+  #dropLeastRecent(): void {
+    for (const key of this.#windows.keys()) {
+      this.#windows.delete(key);
+      return;
+    }
+  }
 }
 
 function toWindow(result: { current: number; ttl: number } | undefined): RateWindow | undefined {
@@ -79,13 +115,13 @@ export function createRateLimitStore({
   keyPrefix: string;
   log: FastifyBaseLogger;
 }): RateLimitStore {
-  const local = new LocalStore(false, false, LOCAL_COUNTERS);
+  const local = new LocalCounters(LOCAL_COUNTERS);
   const shared = redis ? new RedisStore(false, false, redis, keyPrefix) : undefined;
   let isFallingBack = false;
 
   function count(method: 'incr' | 'read', key: string, windowMs: number): RateWindow | Promise<RateWindow> {
     // While the client is reconnecting, commands fail at once; createRedis has already warned.
-    if (!shared || redis?.status !== 'ready') return callLocal(local, method, key, windowMs);
+    if (!shared || redis?.status !== 'ready') return countLocally(method, key, windowMs);
     return countShared(shared, method, key, windowMs);
   }
 
@@ -98,8 +134,12 @@ export function createRateLimitStore({
       // Once per outage: a slow or failing Redis would otherwise log on every request.
       if (!isFallingBack) log.warn({ err: error }, 'rate limits fall back to in-process counters');
       isFallingBack = true;
-      return callLocal(local, method, key, windowMs);
+      return countLocally(method, key, windowMs);
     }
+  }
+
+  function countLocally(method: 'incr' | 'read', key: string, windowMs: number): RateWindow {
+    return method === 'incr' ? local.hit(key, windowMs) : local.peek(key, windowMs);
   }
 
   return {
