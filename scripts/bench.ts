@@ -6,8 +6,9 @@
  *   then again after 1 000 000 recharges of other numbers are seeded with SQL: the listing must not slow
  *   down as the table grows (target ≤ 2×);
  * - throughput: req/s and p99 at 50 connections, alternating rounds of hello GET, cached catalog GET, hello
- *   POST and recharge POST (each POST with its own Idempotency-Key); medians, and the median of each round's
- *   own ratio (targets catalog ≥ 0.50 × hello GET, recharge ≥ 0.15 × hello POST, p99 < 25 ms). The table holds the seeded million by then;
+ *   POST and recharge POST (each POST with its own Idempotency-Key), each round in a hello-world and a service
+ *   process started for it; medians, and the median of each round's own ratio (targets catalog ≥ 0.50 ×
+ *   hello GET, recharge ≥ 0.15 × hello POST, p99 < 25 ms). The table holds the seeded million by then;
  * - cpu: the CPU time (user + system) the server process spends per request, and PostgreSQL's, at a fixed
  *   rate well below saturation (GET 10 000/s, POST 2 000/s) for each of those four targets: steadier than
  *   saturated req/s on a noisy machine, and what a change to the per-request work shows up in;
@@ -101,6 +102,7 @@ const GROWTH_ROWS = positiveIntegerFromEnv('BENCH_GROWTH_ROWS', 1_000_000);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || 'warn';
 // For experiments only: another build of the service (e.g. a patched copy of dist/) to run instead.
 const SERVICE_ENTRY = process.env.BENCH_SERVICE_ENTRY || 'dist/server.js';
+const HELLO_ARGS = ['--import', 'tsx', 'scripts/hello-server.ts'];
 const SELECTED = selectedPhases();
 const WARMUP_SECONDS = 2;
 const CONNECTIONS = 50;
@@ -336,10 +338,7 @@ async function benchmark(): Promise<void> {
     SELECTED.has(phase as Phase),
   );
   if (needsService) {
-    const hello =
-      SELECTED.has('throughput') || SELECTED.has('cpu')
-        ? await startServer('hello', ['--import', 'tsx', 'scripts/hello-server.ts'], {}, pinning)
-        : undefined;
+    const hello = SELECTED.has('cpu') ? await startServer('hello', HELLO_ARGS, {}, pinning) : undefined;
     const service = await startServer('service', [SERVICE_ENTRY], serviceEnv, pinning);
     if (hello) await waitUntilReady(hello, '/hello');
     await waitUntilReady(service, '/readyz');
@@ -355,8 +354,9 @@ async function benchmark(): Promise<void> {
       report.push(...growthReport(growth));
     }
     if (SELECTED.has('throughput')) {
-      const baseUrls = { hello: (hello as Server).baseUrl, service: service.baseUrl };
-      const runs = await inPhase('throughput', () => runAllRounds(baseUrls));
+      const runs = await inPhase('throughput', () =>
+        runAllRounds(() => startRoundServers(serviceEnv, pinning)),
+      );
       const throughput = summarizeThroughput(runs);
       results.throughput = throughput;
       report.push(...throughputReport(throughput));
@@ -713,24 +713,54 @@ async function sampleResponse(baseUrl: string, spec: RequestSpec): Promise<strin
 
 // ------------------------------------------------------------------------------------------- throughput
 
-async function runAllRounds(baseUrls: Record<ServerName, string>): Promise<Map<string, Run[]>> {
+type RoundServers = { baseUrls: Record<ServerName, string>; stop(): Promise<void> };
+
+/**
+ * A hello-world and a service started for one round, on the same schema as the phases' own service. The same
+ * build runs several per cent faster or slower from one process to the next (docs/performance.md), so a run
+ * that kept one pair of processes for all its rounds would measure that pair's luck as often as it has rounds.
+ */
+async function startRoundServers(
+  serviceEnv: Record<string, string>,
+  pinning: Pinning,
+): Promise<RoundServers> {
+  const hello = await startServer('hello', HELLO_ARGS, {}, pinning);
+  const service = await startServer('service', [SERVICE_ENTRY], serviceEnv, pinning);
+  await waitUntilReady(hello, '/hello');
+  await waitUntilReady(service, '/readyz');
+  if (pinning.enabled) verifyServersPinned([hello, service]);
+  return {
+    baseUrls: { hello: hello.baseUrl, service: service.baseUrl },
+    async stop() {
+      await stopServer(hello);
+      await stopServer(service);
+    },
+  };
+}
+
+async function runAllRounds(startRound: () => Promise<RoundServers>): Promise<Map<string, Run[]>> {
   const runs = new Map<string, Run[]>(TARGETS.map((target) => [target.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const target of TARGETS) {
-      const baseUrl = baseUrls[target.server];
-      await generateLoad(target, baseUrl, WARMUP_SECONDS);
-      const result = await generateLoad(target, baseUrl, SECONDS);
-      const run: Run = {
-        round,
-        requestsPerSecond: result.requests.average,
-        p99Ms: result.latency.p99,
-        requests: result.requests.total,
-        twoXx: result['2xx'],
-      };
-      runs.get(target.name)?.push(run);
-      progress(
-        `round ${round}/${ROUNDS}  ${target.name.padEnd(14)} ${run.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${run.p99Ms} ms`,
-      );
+    const servers = await startRound();
+    try {
+      for (const target of TARGETS) {
+        const baseUrl = servers.baseUrls[target.server];
+        await generateLoad(target, baseUrl, WARMUP_SECONDS);
+        const result = await generateLoad(target, baseUrl, SECONDS);
+        const run: Run = {
+          round,
+          requestsPerSecond: result.requests.average,
+          p99Ms: result.latency.p99,
+          requests: result.requests.total,
+          twoXx: result['2xx'],
+        };
+        runs.get(target.name)?.push(run);
+        progress(
+          `round ${round}/${ROUNDS}  ${target.name.padEnd(14)} ${run.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${run.p99Ms} ms`,
+        );
+      }
+    } finally {
+      await servers.stop();
     }
   }
   return runs;
@@ -786,8 +816,8 @@ function throughputReport(result: ReturnType<typeof summarizeThroughput>): strin
   const rounds = (values: number[]) => values.map((value) => value.toFixed(3)).join(' / ');
   return [
     '',
-    `THROUGHPUT  ${ROUNDS} rounds × ${SECONDS} s (after ${WARMUP_SECONDS} s warm-up each), ${CONNECTIONS} connections, ` +
-      `pipelining ${PIPELINING}; POSTs carry a unique Idempotency-Key each`,
+    `THROUGHPUT  ${ROUNDS} rounds × ${SECONDS} s (after ${WARMUP_SECONDS} s warm-up each), each round in new processes, ` +
+      `${CONNECTIONS} connections, pipelining ${PIPELINING}; POSTs carry a unique Idempotency-Key each`,
     `${'target'.padEnd(15)}${'median req/s'.padStart(14)}${'median p99 ms'.padStart(15)}   req/s per round`,
     ...targets.map(
       (target) =>
@@ -1251,7 +1281,7 @@ async function profilePhase(serviceEnv: Record<string, string>, pinning: Pinning
       : [
           {
             target: HELLO_GET,
-            entry: ['--import', 'tsx', 'scripts/hello-server.ts'],
+            entry: HELLO_ARGS,
             env: {},
             probe: '/hello',
           },
