@@ -193,7 +193,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     afterAuth: rateLimits.afterAuth,
   });
   await app.register(docsPlugin, { version: '0.1.0' });
-  // After the docs, so that OpenAPI lists /metrics; before the routes whose requests it counts.
+  // After the docs, so that OpenAPI lists /metrics; before the recharge route, whose refusal codes it reads.
   await app.register(metricsPlugin, { metrics, port: config.metricsPort, host: config.host });
   await app.register(healthPlugin, { isReady: database.ping });
   await app.register(catalogRoutes, { service: catalogService });

@@ -189,16 +189,10 @@ type Series = { labels: Record<string, string>; count: number; sum: number; buck
  * docs/performance.md's profiles). Counting here is a map lookup and a few additions.
  */
 export function createRequestSeries(registry: Registry) {
-  // Bounded by the routes served (unmatched URLs share one label) times their methods and statuses. Found by
-  // route, then method, then status: the route and method strings are the same objects on every request,
-  // whose hashes V8 keeps, where a key joined from the three would be a new string to hash each time.
-  const byRoute = new Map<string, Map<string, Map<number, Series>>>();
-  const series: Series[] = [];
-  const all = () => series;
-  const reset = () => {
-    byRoute.clear();
-    series.length = 0;
-  };
+  // Bounded by the routes served (unmatched URLs share one label) times their methods and statuses.
+  const series = new Map<string, Series>();
+  const all = () => [...series.values()];
+  const reset = () => series.clear();
   registerComputed(registry, 'http_requests_total', 'counter', REQUESTS_HELP, reset, () =>
     all().map(({ labels, count }) => ({ labels, value: count })),
   );
@@ -217,38 +211,20 @@ export function createRequestSeries(registry: Registry) {
       ];
     }),
   );
-  function seriesOf(method: string, route: string, status: number): Series {
-    let byMethod = byRoute.get(route);
-    if (!byMethod) {
-      byMethod = new Map();
-      byRoute.set(route, byMethod);
-    }
-    let byStatus = byMethod.get(method);
-    if (!byStatus) {
-      byStatus = new Map();
-      byMethod.set(method, byStatus);
-    }
-    let found = byStatus.get(status);
-    if (!found) {
-      const labels = { method, route, status_code: String(status) };
-      found = { labels, count: 0, sum: 0, buckets: DURATION_BUCKETS.map(() => 0) };
-      byStatus.set(status, found);
-      series.push(found);
-    }
-    return found;
-  }
   return {
     observe(method: string, route: string, status: number, seconds: number) {
-      const found = seriesOf(method, route, status);
+      const key = `${method} ${route} ${status}`;
+      let found = series.get(key);
+      if (!found) {
+        const labels = { method, route, status_code: String(status) };
+        found = { labels, count: 0, sum: 0, buckets: DURATION_BUCKETS.map(() => 0) };
+        series.set(key, found);
+      }
       found.count += 1;
       found.sum += seconds;
       // The first bucket the duration fits in; past the last one, only +Inf (the count) holds it.
-      for (let index = 0; index < DURATION_BUCKETS.length; index += 1) {
-        if (seconds <= (DURATION_BUCKETS[index] as number)) {
-          found.buckets[index] = (found.buckets[index] ?? 0) + 1;
-          break;
-        }
-      }
+      const index = DURATION_BUCKETS.findIndex((bound) => seconds <= bound);
+      if (index >= 0) found.buckets[index] = (found.buckets[index] ?? 0) + 1;
     },
   };
 }

@@ -76,10 +76,8 @@ export class LocalCounters {
   }
 
   #dropLeastRecent(): void {
-    for (const key of this.#windows.keys()) {
-      this.#windows.delete(key);
-      return;
-    }
+    const oldest = this.#windows.keys().next();
+    if (!oldest.done) this.#windows.delete(oldest.value);
   }
 }
 
