@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../shared/access.js';
+import { answerAtEndOfTurn } from '../../shared/end-of-turn.js';
 import { invalidRequest } from '../../shared/errors.js';
 import { refuseOtherMethods, replyNotModified } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
 import { moneyToCents } from '../../shared/schemas.js';
-import { andThen } from '../../shared/sync-first.js';
 import type { CatalogRecord } from './catalog.repository.js';
 import {
   type Catalog,
@@ -41,16 +41,19 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
         response: { 200: Type.Union([CatalogListSchema, CatalogRef]), 304: NotModified, ...catalogErrors },
       },
     },
-    // Not async: a cached catalog is answered at once, without a promise (sync-first.ts). Either way the
-    // reply is sent here and the handler returns (or resolves to) undefined.
+    // Not async: a cached catalog is found at once, without a promise (sync-first.ts), and answered with
+    // the other answers ready in this turn of the event loop (end-of-turn.ts); one read from the database is
+    // answered when it returns. Either way the handler returns (or resolves to) undefined.
     (request, reply) => {
       const companyId = request.query.company_id;
       const found = companyId === undefined ? service.listCatalogs() : service.getCatalog(companyId);
-      return andThen<Versioned<CatalogRecord | CatalogRecord[]>, void>(found, ({ value, etag }) => {
+      const answer = ({ value, etag }: Versioned<CatalogRecord | CatalogRecord[]>) => {
         if (replyNotModified(request, reply, etag)) return;
         // Already JSON: Fastify sends a string of a JSON type as it is, without the 200 schema.
         reply.type(JSON_TYPE).send(jsonOf(value) as never);
-      });
+      };
+      if (found instanceof Promise) return found.then(answer);
+      answerAtEndOfTurn(reply, () => answer(found));
     },
   );
 
