@@ -12,7 +12,7 @@ let queue: Deferred[] = [];
  * Under load the loop finds many requests ready at each turn. Answered one by one, each response's socket
  * write comes between two requests' work, and on a loopback peer each write wakes that peer on another core
  * (the kernel's cost, charged to the sender). Answered together, the writes follow one another, the peer
- * wakes once for the lot, and the requests' work runs back to back too. A cached catalog GET then costs
+ * is woken far less often, and the requests' work runs back to back too. A cached catalog GET then costs
  * less CPU, in the kernel and in Node.js alike (docs/performance.md, item 20). A request alone in its turn
  * is answered in the same turn, as before; under load, a response waits at most for the other requests of
  * its turn. The writes themselves are not merged: each socket still gets its own.
