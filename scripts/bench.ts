@@ -338,11 +338,8 @@ async function benchmark(): Promise<void> {
     SELECTED.has(phase as Phase),
   );
   if (needsService) {
-    const hello = SELECTED.has('cpu') ? await startServer('hello', HELLO_ARGS, {}, pinning) : undefined;
-    const service = await startServer('service', [SERVICE_ENTRY], serviceEnv, pinning);
-    if (hello) await waitUntilReady(hello, '/hello');
-    await waitUntilReady(service, '/readyz');
-    if (pinning.enabled) verifyServersPinned(hello ? [hello, service] : [service]);
+    // The hello-world only for the cpu phase: the throughput phase starts its own each round.
+    const { hello, service } = await startServers(serviceEnv, pinning, { withHello: SELECTED.has('cpu') });
     await verifyServiceUsesSchema(schema);
     const rssAfterStartMb = readRssMb(service);
     results.rssAfterStartMb = rssAfterStartMb;
@@ -720,15 +717,26 @@ type RoundServers = { baseUrls: Record<ServerName, string>; stop(): Promise<void
  * build runs several per cent faster or slower from one process to the next (docs/performance.md), so a run
  * that kept one pair of processes for all its rounds would measure that pair's luck as often as it has rounds.
  */
+/** The service, and the hello-world when asked, started side by side; resolves once both answer (and are pinned). */
+async function startServers(
+  serviceEnv: Record<string, string>,
+  pinning: Pinning,
+  { withHello }: { withHello: boolean },
+): Promise<{ hello: Server | undefined; service: Server }> {
+  const hello = withHello ? await startServer('hello', HELLO_ARGS, {}, pinning) : undefined;
+  const service = await startServer('service', [SERVICE_ENTRY], serviceEnv, pinning);
+  if (hello) await waitUntilReady(hello, '/hello');
+  await waitUntilReady(service, '/readyz');
+  if (pinning.enabled) verifyServersPinned(hello ? [hello, service] : [service]);
+  return { hello, service };
+}
+
 async function startRoundServers(
   serviceEnv: Record<string, string>,
   pinning: Pinning,
 ): Promise<RoundServers> {
-  const hello = await startServer('hello', HELLO_ARGS, {}, pinning);
-  const service = await startServer('service', [SERVICE_ENTRY], serviceEnv, pinning);
-  await waitUntilReady(hello, '/hello');
-  await waitUntilReady(service, '/readyz');
-  if (pinning.enabled) verifyServersPinned([hello, service]);
+  const { hello, service } = await startServers(serviceEnv, pinning, { withHello: true });
+  if (!hello) throw new Error('the round has no hello-world');
   return {
     baseUrls: { hello: hello.baseUrl, service: service.baseUrl },
     async stop() {
