@@ -230,6 +230,51 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
     expect(after.headers.etag).not.toBe(before);
   });
 
+  it('when many cached reads arrive together, then each gets its own catalog, ETag, status and request id', async () => {
+    // Cached reads are answered together at the end of the event loop's turn (end-of-turn.ts).
+    await postJson(t().app, '/CompanyProducts', claro);
+    await postJson(t().app, '/CompanyProducts', tim);
+    const urls = [
+      '/CompanyProducts',
+      '/CompanyProducts?company_id=claro_11',
+      '/CompanyProducts?company_id=tim_11',
+    ];
+    const expected = [[claro, tim], claro, tim];
+    const etags = await Promise.all(
+      urls.map(async (url) => String((await t().app.inject({ method: 'GET', url })).headers.etag)),
+    );
+    const reads = Array.from({ length: 30 }, (_, index) => ({
+      index,
+      which: index % urls.length,
+      // Every other read of a kind already holds the current ETag.
+      isCurrent: Math.floor(index / urls.length) % 2 === 1,
+    }));
+    const responses = await Promise.all(
+      reads.map(({ index, which, isCurrent }) =>
+        t().app.inject({
+          method: 'GET',
+          url: urls[which] as string,
+          headers: {
+            'x-request-id': `burst-${index}`,
+            'if-none-match': isCurrent ? (etags[which] as string) : '"stale"',
+          },
+        }),
+      ),
+    );
+    for (const [position, { index, which, isCurrent }] of reads.entries()) {
+      const response = responses[position];
+      expect(response?.headers['x-request-id']).toBe(`burst-${index}`);
+      expect(response?.headers.etag).toBe(etags[which]);
+      if (isCurrent) {
+        expect(response?.statusCode).toBe(304);
+        expect(response?.body).toBe('');
+      } else {
+        expect(response?.statusCode).toBe(200);
+        expect(response?.json()).toEqual(expected[which]);
+      }
+    }
+  });
+
   it('when If-Match is stale, then PUT and DELETE answer 412 and change nothing', async () => {
     const created = await postJson(t().app, '/CompanyProducts', claro);
     const etag = String(created.headers.etag);
