@@ -712,11 +712,6 @@ async function sampleResponse(baseUrl: string, spec: RequestSpec): Promise<strin
 
 type RoundServers = { baseUrls: Record<ServerName, string>; stop(): Promise<void> };
 
-/**
- * A hello-world and a service started for one round, on the same schema as the phases' own service. The same
- * build runs several per cent faster or slower from one process to the next (docs/performance.md), so a run
- * that kept one pair of processes for all its rounds would measure that pair's luck as often as it has rounds.
- */
 /** The service, and the hello-world when asked, started side by side; resolves once both answer (and are pinned). */
 async function startServers(
   serviceEnv: Record<string, string>,
@@ -731,6 +726,11 @@ async function startServers(
   return { hello, service };
 }
 
+/**
+ * A hello-world and a service started for one round, on the same schema as the phases' own service. The same
+ * build runs several per cent faster or slower from one process to the next (docs/performance.md), so a run
+ * that kept one pair of processes for all its rounds would measure that pair's luck as often as it has rounds.
+ */
 async function startRoundServers(
   serviceEnv: Record<string, string>,
   pinning: Pinning,
