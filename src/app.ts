@@ -15,6 +15,7 @@ import {
   createApiKeyServiceOn,
   createLocalRevocationBus,
   createRedisRevocationBus,
+  keyIdOf,
 } from './modules/api-keys/index.js';
 import { auditRoutes, createAuditRepository } from './modules/audit/index.js';
 import {
@@ -177,7 +178,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       maxAge: 600,
     });
   }
-  // Rate limits (SPEC §3) run in this order: per-IP ceiling, failed-auth lockout, auth, per key and client.
+  // Rate limits (SPEC §3) run in this order: per-IP ceiling, auth (a wrong key counts towards the lockout),
+  // per key and client.
   const rateLimits = createRateLimits({
     store: createRateLimitStore({ redis, keyPrefix: `${config.redisPrefix}rl:`, log: app.log }),
     perKeyPerMinute: config.rateLimitPerMinute,
@@ -188,7 +190,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(rateLimits.plugin);
   await app.register(authPlugin, {
     authenticate: apiKeyService.authenticate,
-    onFailure: rateLimits.countAuthFailure,
+    onFailure: (request, token) => rateLimits.countAuthFailure(request, keyIdOf(token)),
     beforeAuth: rateLimits.beforeAuth,
     afterAuth: rateLimits.afterAuth,
   });

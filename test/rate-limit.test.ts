@@ -14,6 +14,7 @@ import {
   postJson,
   rechargeBody,
   sendAdminKeyByDefault,
+  TEST_ADMIN_KEY,
   type TestApp,
   testConfig,
 } from './helpers/app.js';
@@ -158,22 +159,84 @@ describe('rate limits, in process', () => {
       expect((await from('10.0.0.9')).statusCode).toBe(429);
     }));
 
-  it('when an address fails AUTH_FAILURES_PER_MINUTE times, then even a valid key from it gets 429', () =>
+  it('when an address sends many requests without a key and many wrong keys, then valid keys from it are still served', () =>
+    withApp({ AUTH_FAILURES_PER_MINUTE: '3' }, async ({ app }) => {
+      const reader = await createKey(app, 'reader', 'acme', ['catalog:read']);
+      const from = (authorization?: string) =>
+        app.inject({ url: '/CompanyProducts', remoteAddress: '10.0.0.7', headers: { authorization } });
+      const statuses = [];
+      for (let i = 0; i < 10; i++) statuses.push((await from()).statusCode);
+      for (let i = 0; i < 10; i++) statuses.push((await from(`Bearer wrong-${i}`)).statusCode);
+      const otherId = `Bearer rk_${'0'.repeat(16)}_${'A'.repeat(43)}`;
+      for (let i = 0; i < 10; i++) statuses.push((await from(otherId)).statusCode);
+      // Requests without a key are plain 401s; wrong keys count, and past the limit they are 429s.
+      expect(statuses).toEqual([...Array(13).fill(401), ...Array(17).fill(429)]);
+
+      for (const authorization of [asAdmin.authorization, reader.authorization]) {
+        const served = await from(authorization);
+        expect(served.statusCode).toBe(200);
+        expect(served.json()).toEqual([]);
+      }
+    }));
+
+  it('when an address passes AUTH_FAILURES_PER_MINUTE wrong keys, then its wrong keys get 429 with Retry-After; others are unaffected', () =>
     withApp({ AUTH_FAILURES_PER_MINUTE: '3' }, async ({ app }) => {
       const from = (remoteAddress: string, authorization?: string) =>
         app.inject({ method: 'GET', url: '/CompanyProducts', remoteAddress, headers: { authorization } });
       expect((await from('10.0.0.7', 'Bearer wrong-1')).statusCode).toBe(401);
-      expect((await from('10.0.0.7', 'Bearer wrong-2')).statusCode).toBe(401);
-      expect((await from('10.0.0.7')).statusCode).toBe(401);
+      expect((await from('10.0.0.7', `Bearer ${TEST_ADMIN_KEY}x`)).statusCode).toBe(401);
+      expect((await from('10.0.0.7', `Bearer rk_${'1'.repeat(16)}_${'B'.repeat(43)}`)).statusCode).toBe(401);
 
-      const locked = await from('10.0.0.7', asAdmin.authorization);
-      expectRateLimited(locked, 'this address failed to authenticate 3 times in a minute');
-      expect(locked.headers['ratelimit-limit']).toBe('3');
-      expect((await from('10.0.0.7', 'Bearer wrong-4')).statusCode).toBe(429);
+      for (const token of ['Bearer wrong-4', `Bearer rk_${'2'.repeat(16)}_${'C'.repeat(43)}`]) {
+        const locked = await from('10.0.0.7', token);
+        expectRateLimited(locked, 'this address presented 3 wrong API keys in a minute');
+        expect(locked.headers['ratelimit-limit']).toBe('3');
+        expect(locked.headers['www-authenticate']).toBeUndefined();
+      }
+      // No key at all guesses nothing: still the 401 that says how to authenticate.
+      expect((await from('10.0.0.7')).statusCode).toBe(401);
       // Public routes stay open to it, and other addresses are unaffected.
       const health = await app.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.0.0.7' });
       expect(health.statusCode).toBe(200);
+      expect((await from('10.0.0.8', 'Bearer wrong-1')).statusCode).toBe(401);
       expect((await from('10.0.0.8', asAdmin.authorization)).statusCode).toBe(200);
+    }));
+
+  it('when wrong keys with one key id come from many addresses, then past the limit they get 429 from any address; the key itself passes', () =>
+    withApp({ AUTH_FAILURES_PER_MINUTE: '3' }, async ({ app }) => {
+      const created = await postJson(app, '/ApiKeys', { name: 'victim', scopes: ['catalog:read'] });
+      const { id, key } = created.json() as { id: string; key: string };
+      const guess = (remoteAddress: string, secret: string) =>
+        app.inject({
+          url: '/CompanyProducts',
+          remoteAddress,
+          headers: { authorization: `Bearer rk_${id}_${secret.repeat(43)}` },
+        });
+      for (const [address, secret] of [
+        ['10.0.1.1', 'A'],
+        ['10.0.1.2', 'B'],
+        ['10.0.1.3', 'C'],
+      ] as const) {
+        expect((await guess(address, secret)).statusCode).toBe(401);
+      }
+      expectRateLimited(
+        await guess('10.0.1.4', 'D'),
+        'wrong keys with this key id were presented 3 times in a minute',
+      );
+      const served = await app.inject({
+        url: '/CompanyProducts',
+        remoteAddress: '10.0.1.4',
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(served.statusCode).toBe(200);
+      // Another key id has a count of its own.
+      const other = `Bearer rk_${'3'.repeat(16)}_${'E'.repeat(43)}`;
+      const elsewhere = await app.inject({
+        url: '/CompanyProducts',
+        remoteAddress: '10.0.1.5',
+        headers: { authorization: other },
+      });
+      expect(elsewhere.statusCode).toBe(401);
     }));
 
   it('when the keys of one client make RECHARGES_PER_CLIENT_PER_MINUTE recharges, then the next is 429 and not stored', () =>
@@ -237,10 +300,10 @@ describe('the rate-limit store', () => {
 
     redis.isFailing = false;
     expect(await store.hit('k', 60_000)).toEqual({ count: 1, ttlMs: 60_000 });
-    expect(await store.peek('k', 60_000)).toEqual({ count: 1, ttlMs: 60_000 });
+    expect(await store.hit('k', 60_000)).toEqual({ count: 2, ttlMs: 60_000 });
 
     redis.isFailing = true;
-    expect(await store.peek('k', 60_000)).toMatchObject({ count: 2 });
+    expect(await store.hit('k', 60_000)).toMatchObject({ count: 3 });
     expect(warn).toHaveBeenCalledTimes(2);
   });
 });
@@ -273,27 +336,34 @@ describe.each(redisTargets)('rate limits shared through Redis at %s', (redisUrl)
     return built;
   }
 
-  it('when two instances serve one key, then they share its budget and the lockout', async () => {
+  it('when two instances serve one key, then they share its budget and the lockout, which spares valid keys', async () => {
     const [a, b] = await instances([redisUrl, redisUrl], {
       RATE_LIMIT_PER_MINUTE: '4',
       AUTH_FAILURES_PER_MINUTE: '2',
     });
     if (!a || !b) throw new Error('two instances expected');
+    const operator = await createKey(a, 'operator', 'ops', ['admin']);
     const remaining = [];
-    for (const app of [a, b, a, b]) {
+    for (const app of [b, a, b]) {
       remaining.push((await app.inject('/CompanyProducts')).headers['ratelimit-remaining']);
     }
-    expect(remaining).toEqual(['3', '2', '1', '0']);
+    expect(remaining).toEqual(['2', '1', '0']);
     expect((await a.inject('/CompanyProducts')).statusCode).toBe(429);
     expect((await b.inject('/CompanyProducts')).statusCode).toBe(429);
 
-    const from = (app: FastifyInstance, authorization: string) =>
-      app.inject({ url: '/ApiKeys', remoteAddress: '10.1.0.1', headers: { authorization } });
+    const from = (app: FastifyInstance, authorization: string, remoteAddress = '10.1.0.1') =>
+      app.inject({ url: '/ApiKeys', remoteAddress, headers: { authorization } });
     expect((await from(a, 'Bearer wrong')).statusCode).toBe(401);
     expect((await from(b, 'Bearer wrong')).statusCode).toBe(401);
+    expectRateLimited(await from(a, 'Bearer wrong'), 'this address presented 2 wrong API keys in a minute');
+    expect((await from(b, operator.authorization)).statusCode).toBe(200);
+
+    const guess = `Bearer rk_${randomBytes(8).toString('hex')}_${'A'.repeat(43)}`;
+    expect((await from(a, guess, '10.1.0.2')).statusCode).toBe(401);
+    expect((await from(b, guess, '10.1.0.3')).statusCode).toBe(401);
     expectRateLimited(
-      await from(a, asAdmin.authorization),
-      'this address failed to authenticate 2 times in a minute',
+      await from(a, guess, '10.1.0.4'),
+      'wrong keys with this key id were presented 2 times in a minute',
     );
   });
 

@@ -16,8 +16,11 @@ export type AuthStep = (request: FastifyRequest, reply: FastifyReply) => MaybePr
 
 export type AuthOptions = {
   authenticate(token: string): MaybePromise<Principal | null>;
-  /** Called before the 401 of a bad key, e.g. to count failures against the client's address. */
-  onFailure?(request: FastifyRequest): MaybePromise<void>;
+  /**
+   * Called before the 401 of a presented key that is wrong (not of a missing one), e.g. to count it; may
+   * throw a refusal of its own instead (the lockout's 429).
+   */
+  onFailure?(request: FastifyRequest, token: string): MaybePromise<void>;
   /** Runs first, on every request (public routes too); its throw ends the request. */
   beforeAuth?: AuthStep;
   /** Runs once the key is accepted, and on public routes (which take none); not after a 401 or 403. */
@@ -62,15 +65,16 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
     if (!scope) return;
     if (Object.keys(request.query as object).some(isSecretParameter)) throw keyInQueryString();
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
-    return andThen(token === undefined ? null : authenticate(token), (principal) => {
-      if (!principal) return refuse(request);
+    if (token === undefined) throw unauthenticated();
+    return andThen(authenticate(token), (principal) => {
+      if (!principal) return refuse(request, token);
       request.principal = principal;
       if (!hasScope(principal, scope)) throw forbidden(scope);
     });
   }
 
-  function refuse(request: FastifyRequest): MaybePromise<void> {
-    return andThen(onFailure?.(request), () => {
+  function refuse(request: FastifyRequest, token: string): MaybePromise<void> {
+    return andThen(onFailure?.(request, token), () => {
       throw unauthenticated();
     });
   }

@@ -9,14 +9,11 @@ export type RateWindow = { count: number; ttlMs: number };
 export interface RateLimitStore {
   /** Counts one hit against `key` and returns its window, counting this hit (at once when in process). */
   hit(key: string, windowMs: number): RateWindow | Promise<RateWindow>;
-  /** Reads `key`'s window without counting; an unknown or expired key reads as empty. */
-  peek(key: string, windowMs: number): RateWindow | Promise<RateWindow>;
 }
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 type CounterStore = {
   incr(key: string, callback: Callback, windowMs: number, max: number): void;
-  read(key: string, callback: Callback, windowMs: number, max: number): void;
 };
 
 // The plugin's Redis store (one Lua INCR + PEXPIRE) is not exported and has no typings, so it is loaded by
@@ -68,13 +65,6 @@ export class LocalCounters {
     return { count: window.count, ttlMs: window.resetAt - now };
   }
 
-  peek(key: string, windowMs: number): RateWindow {
-    const now = this.now();
-    const window = this.#windows.get(key);
-    if (window === undefined || window.resetAt <= now) return { count: 0, ttlMs: windowMs };
-    return { count: window.count, ttlMs: window.resetAt - now };
-  }
-
   #dropLeastRecent(): void {
     const oldest = this.#windows.keys().next();
     if (!oldest.done) this.#windows.delete(oldest.value);
@@ -85,9 +75,9 @@ function toWindow(result: { current: number; ttl: number } | undefined): RateWin
   return result && { count: result.current, ttlMs: result.ttl };
 }
 
-function call(store: CounterStore, method: 'incr' | 'read', key: string, windowMs: number) {
+function call(store: CounterStore, key: string, windowMs: number) {
   return new Promise<RateWindow>((resolve, reject) => {
-    store[method](
+    store.incr(
       key,
       (error, result) => {
         const window = toWindow(result);
@@ -117,31 +107,24 @@ export function createRateLimitStore({
   const shared = redis ? new RedisStore(false, false, redis, keyPrefix) : undefined;
   let isFallingBack = false;
 
-  function count(method: 'incr' | 'read', key: string, windowMs: number): RateWindow | Promise<RateWindow> {
+  function count(key: string, windowMs: number): RateWindow | Promise<RateWindow> {
     // While the client is reconnecting, commands fail at once; createRedis has already warned.
-    if (!shared || redis?.status !== 'ready') return countLocally(method, key, windowMs);
-    return countShared(shared, method, key, windowMs);
+    if (!shared || redis?.status !== 'ready') return local.hit(key, windowMs);
+    return countShared(shared, key, windowMs);
   }
 
-  async function countShared(shared: CounterStore, method: 'incr' | 'read', key: string, windowMs: number) {
+  async function countShared(shared: CounterStore, key: string, windowMs: number) {
     try {
-      const window = await call(shared, method, key, windowMs);
+      const window = await call(shared, key, windowMs);
       isFallingBack = false;
       return window;
     } catch (error) {
       // Once per outage: a slow or failing Redis would otherwise log on every request.
       if (!isFallingBack) log.warn({ err: error }, 'rate limits fall back to in-process counters');
       isFallingBack = true;
-      return countLocally(method, key, windowMs);
+      return local.hit(key, windowMs);
     }
   }
 
-  function countLocally(method: 'incr' | 'read', key: string, windowMs: number): RateWindow {
-    return method === 'incr' ? local.hit(key, windowMs) : local.peek(key, windowMs);
-  }
-
-  return {
-    hit: (key, windowMs) => count('incr', key, windowMs),
-    peek: (key, windowMs) => count('read', key, windowMs),
-  };
+  return { hit: count };
 }

@@ -12,19 +12,22 @@ export type RateLimitOptions = {
   perKeyPerMinute: number;
   /** Every request of an address, counted before its key is looked up. */
   perAddressPerMinute: number;
-  /** Failed authentications of an address; past them its keyed requests are refused unchecked. */
+  /** Wrong keys presented per address and per key id; past them a wrong key is a 429, not a 401. */
   authFailuresPerMinute: number;
   /** `POST /PhoneRecharges` per client, whichever of its keys sends them. */
   rechargesPerClientPerMinute: number;
 };
 
 export type RateLimits = {
-  /** The auth plugin's `beforeAuth`: the per-address ceiling, then the failed-authentication lockout. */
+  /** The auth plugin's `beforeAuth`: the per-address ceiling. */
   beforeAuth(request: FastifyRequest, reply: FastifyReply): MaybePromise<void>;
   /** The auth plugin's `afterAuth`: the per-key (or per-address) budget and the per-client one. */
   afterAuth(request: FastifyRequest, reply: FastifyReply): MaybePromise<void>;
-  /** The auth plugin's `onFailure`: counts a bad key against the caller's address. */
-  countAuthFailure(request: FastifyRequest): MaybePromise<void>;
+  /**
+   * The auth plugin's `onFailure`: counts a wrong key against the caller's address and, when the key has
+   * our form, against its key id; throws the 429 when either is past the limit.
+   */
+  countAuthFailure(request: FastifyRequest, keyId: string | null): MaybePromise<void>;
   /** Register before the routes (hooks reach only what is declared after them): a 403 still counts. */
   plugin: (app: FastifyInstance) => Promise<void>;
 };
@@ -99,19 +102,36 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
   }
 
   function limitAddress(request: FastifyRequest): MaybePromise<void> {
-    const address = addressOf(request);
-    return andThen(store.hit(`address:${address}`, WINDOW_MS), (window) => {
+    return andThen(store.hit(`address:${addressOf(request)}`, WINDOW_MS), (window) => {
       const ceiling = verdictOf(perAddressPerMinute, window);
       if (ceiling.isExceeded) {
         throw rateLimited(ceiling, `this address may send ${perAddressPerMinute} requests a minute`);
       }
-      // Public routes stay reachable; a locked-out address gets no key checked, not even a valid one.
-      if (!routeConfigOf(request).scope) return;
-      return andThen(store.peek(`auth-failures:${address}`, WINDOW_MS), (failures) => {
-        if (failures.count >= authFailuresPerMinute) {
+    });
+  }
+
+  // The lockout never refuses a key unchecked: it cannot tell a valid key from a guess without checking, and
+  // refusing both would let anyone behind the same NAT, office or proxy, or anyone who knows a key's public
+  // id, lock its owner out with a few wrong keys. So every presented key is checked (a SHA-256 and a compare,
+  // from memory once the key is known), and past the limit a wrong one gets 429 with Retry-After instead of
+  // 401: the guesser learns no more than from a 401, and a valid key is served as ever. A request without a
+  // key counts nothing: it guesses nothing. Guessing stays bounded by the per-address ceiling on how often
+  // anyone may ask and by a key's 256 random bits; the lockout shows a guessing run, from one address or at
+  // one key id from many addresses, as 429s.
+  function countAuthFailure(request: FastifyRequest, keyId: string | null): MaybePromise<void> {
+    const limit = authFailuresPerMinute;
+    return andThen(store.hit(`auth-failures:address:${addressOf(request)}`, WINDOW_MS), (byAddress) => {
+      const fromAddress = verdictOf(limit, byAddress);
+      const byKeyId = keyId === null ? null : store.hit(`auth-failures:key:${keyId}`, WINDOW_MS);
+      return andThen(byKeyId, (window) => {
+        if (fromAddress.isExceeded) {
+          throw rateLimited(fromAddress, `this address presented ${limit} wrong API keys in a minute`);
+        }
+        const forKeyId = window && verdictOf(limit, window);
+        if (forKeyId?.isExceeded) {
           throw rateLimited(
-            verdictOf(authFailuresPerMinute, failures),
-            `this address failed to authenticate ${authFailuresPerMinute} times in a minute`,
+            forKeyId,
+            `wrong keys with this key id were presented ${limit} times in a minute`,
           );
         }
       });
@@ -140,8 +160,6 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
       { name: 'rate-limit' },
     ),
 
-    countAuthFailure(request) {
-      return andThen(store.hit(`auth-failures:${addressOf(request)}`, WINDOW_MS), () => {});
-    },
+    countAuthFailure,
   };
 }

@@ -1,4 +1,4 @@
-export { generateApiKey } from './api-keys.crypto.js';
+export { generateApiKey, keyIdOf } from './api-keys.crypto.js';
 export { createApiKeyServiceOn } from './api-keys.module.js';
 export { type ApiKeyRepository, createApiKeyRepository } from './api-keys.repository.js';
 export { apiKeyRoutes } from './api-keys.routes.js';
