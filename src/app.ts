@@ -47,6 +47,7 @@ import { createRedis } from './redis.js';
 import { createRedisBroadcast } from './redis-broadcast.js';
 import { seedDemoCatalogs } from './seed.js';
 import { urlForLog } from './shared/log-url.js';
+import { holdsSensitiveValue } from './shared/redact.js';
 import { FORMATS, ProblemSchema } from './shared/schemas.js';
 
 export type AppOverrides = {
@@ -59,6 +60,7 @@ export type AppOverrides = {
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const secrets = secretsOf(config);
   const app = Fastify({
     ...loggingOptions(config, loggerOptions(config, overrides.logStream)),
     requestIdHeader: false,
@@ -66,7 +68,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     genReqId: (request: IncomingMessage) => {
       const given = request.headers['x-request-id'];
-      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+      // Every log line carries the id: one that holds a key or a phone number is replaced, not logged.
+      const isUsable =
+        typeof given === 'string' && SANE_REQUEST_ID.test(given) && !holdsSensitiveValue(given, secrets);
+      return isUsable ? given : randomUUID();
     },
     bodyLimit: config.bodyLimitBytes,
     // Slow or idle clients must not hold sockets forever; keep-alive outlives Google's 600 s LB idle timeout
@@ -205,7 +210,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   return app;
 }
 
+/** Secrets that the logs must not show, whatever they are sent as: the bootstrap key may be any string. */
+function secretsOf(config: Config): string[] {
+  return config.adminApiKey ? [config.adminApiKey] : [];
+}
+
 function loggerOptions(config: Config, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
+  const secrets = secretsOf(config);
   return {
     level: config.logLevel,
     ...(stream ? { stream } : {}),
@@ -214,10 +225,10 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream): FastifyS
       censor: '[redacted]',
     },
     serializers: {
-      // The URL is logged with its query string, phone numbers masked.
+      // The URL is logged with its query string, keys and phone numbers redacted.
       req: (request) => ({
         method: request.method,
-        url: urlForLog(request.url),
+        url: urlForLog(request.url, secrets),
         remoteAddress: request.ip,
       }),
     },

@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import type { Response } from 'light-my-request';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -9,7 +10,8 @@ import {
   parseTraceContext,
   traceFields,
 } from '../src/logging.js';
-import { createTestApp } from './helpers/app.js';
+import { createTestApp, postJson, TEST_ADMIN_KEY } from './helpers/app.js';
+import { useTestApp } from './helpers/fixtures.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
@@ -275,6 +277,91 @@ describe('the app with LOG_FORMAT=gcp', () => {
       }
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('what the request log never shows', () => {
+  const t = useTestApp('pglite');
+  // As a reader would see it: every escape decoded; for numbers, their separators dropped too.
+  const decoded = (text: string) =>
+    text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  const digitsOf = (text: string) => decoded(text).replace(/[ +().-]/g, '');
+  const encodeAll = (text: string) =>
+    [...Buffer.from(text, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
+
+  /** The request lines written for `send`, and the raw text of every line written meanwhile. */
+  async function loggedWhile(send: () => Promise<unknown>) {
+    const before = t().logs().length;
+    await send();
+    const lines = t().logs().slice(before);
+    return { text: lines.map((line) => JSON.stringify(line)).join('\n'), lines };
+  }
+
+  it.each([
+    ['x-api-key', (key: string) => `/CompanyProducts?x-api-key=${key}`],
+    ['bearer', (key: string) => `/CompanyProducts?bearer=${key}`],
+    ['auth', (key: string) => `/CompanyProducts?auth=Bearer%20${key}`],
+    ['api_key[]', (key: string) => `/CompanyProducts?api_key[]=${key}`],
+    ['an escaped parameter', (key: string) => `/CompanyProducts?auth=${encodeAll(key)}`],
+    ['the path', (key: string) => `/CompanyProducts/${key}`],
+  ])('when a key is sent under %s, then the log shows its id and not its secret', async (_, urlOf) => {
+    const made = await postJson(t().app, '/ApiKeys', { name: 'logged', scopes: ['catalog:read'] });
+    const { id, key } = made.json() as { id: string; key: string };
+    for (const headers of [{ authorization: undefined }, { authorization: `Bearer ${key}` }]) {
+      const { text, lines } = await loggedWhile(() => t().app.inject({ url: urlOf(key), headers }));
+      expect(decoded(text)).not.toContain(key.slice(20, 30));
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          req: expect.objectContaining({ url: expect.stringContaining(`rk_${id}_`) }),
+        }),
+      );
+    }
+  });
+
+  it.each([
+    `/CompanyProducts?q=${TEST_ADMIN_KEY}`,
+    `/CompanyProducts?q=${encodeAll(TEST_ADMIN_KEY)}`,
+    `/CompanyProducts/${TEST_ADMIN_KEY.slice(0, 20)}${encodeAll(TEST_ADMIN_KEY.slice(20))}`,
+  ])('when the admin key is sent in %s, then the log does not show it', async (url) => {
+    const { text } = await loggedWhile(() => t().app.inject({ url }));
+    expect(decoded(text)).not.toContain(TEST_ADMIN_KEY.slice(10, 30));
+  });
+
+  it.each([
+    '/PhoneRecharges?phone%5Fnumber=5511987654321',
+    '/PhoneRecharges?PHONE_NUMBER=5511987654321',
+    '/PhoneRecharges?id=5511987654321',
+    '/PhoneRecharges/5511987654321',
+    '/PhoneRecharges?phone_number=%2B55%20(11)%2098765-4321',
+    '/PhoneRecharges?id=55+11+98765+4321',
+    `/PhoneRecharges?q=${encodeAll('+55 11 98765-4321')}`,
+    '/PhoneRecharges/(11)%2098765-4321',
+  ])('when a phone number is sent as %s, then the log shows it masked', async (url) => {
+    const { text, lines } = await loggedWhile(() => t().app.inject({ url }));
+    expect(digitsOf(text)).not.toMatch(/98765/);
+    expect(lines).toEqual([
+      expect.objectContaining({ req: expect.objectContaining({ url: expect.stringMatching(/\*{5}4321/) }) }),
+    ]);
+  });
+
+  it.each(['5511987654321', `rk_0123456789abcdef_${'A'.repeat(43)}`, TEST_ADMIN_KEY])(
+    'when X-Request-Id holds %s, then it is replaced, not logged',
+    async (given) => {
+      let response: Response | undefined;
+      const { text } = await loggedWhile(async () => {
+        response = await t().app.inject({ url: '/healthz', headers: { 'x-request-id': given } });
+      });
+      expect(response?.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+      expect(text).not.toContain(given.slice(0, 24));
+      expect(text).toContain(String(response?.headers['x-request-id']));
+    },
+  );
+
+  it('when X-Request-Id is a UUID or a plain id, then it is kept', async () => {
+    for (const given of ['01900000-0000-7000-8000-000000000000', 'order-2024-10-05.7']) {
+      const response = await t().app.inject({ url: '/healthz', headers: { 'x-request-id': given } });
+      expect(response.headers['x-request-id']).toBe(given);
     }
   });
 });
