@@ -63,3 +63,39 @@ describe.each(databaseTargets)('duplicate JSON keys on %s', (target) => {
     expect(await recharges()).toHaveLength(1);
   });
 });
+
+describe('methods on the operations and documentation paths', () => {
+  const t = useTestApp('pglite');
+
+  const paths = [
+    '/healthz',
+    '/readyz',
+    '/metrics',
+    '/openapi.json',
+    '/docs',
+    '/docs/json',
+    '/docs/static/index.css',
+  ];
+
+  it.each(paths.flatMap((url) => ['POST', 'PUT', 'DELETE', 'PATCH'].map((method) => [method, url] as const)))(
+    'when %s %s, then 405 method_not_allowed with Allow: GET, HEAD',
+    async (method, url) => {
+      const response = await t().app.inject({ method, url });
+      expectProblem(response, 405, {
+        code: 'method_not_allowed',
+        detail: `${method} is not allowed here; allowed: GET, HEAD`,
+      });
+      expect(response.headers.allow).toBe('GET, HEAD');
+    },
+  );
+
+  it.each(paths)('when GET or HEAD %s, then 200', async (url) => {
+    expect((await t().app.inject({ method: 'GET', url })).statusCode).toBe(200);
+    expect((await t().app.inject({ method: 'HEAD', url })).statusCode).toBe(200);
+  });
+
+  it('when a path under /docs does not exist, then GET is still 404 not_found', async () => {
+    const response = await t().app.inject({ method: 'GET', url: '/docs/static/nothing.js' });
+    expect(response.statusCode).toBe(404);
+  });
+});
