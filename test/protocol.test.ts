@@ -1,5 +1,6 @@
+import type { InjectOptions } from 'light-my-request';
 import { describe, expect, it } from 'vitest';
-import { claro, postJson } from './helpers/app.js';
+import { claro, postJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
 import { expectProblem } from './helpers/problems.js';
@@ -97,5 +98,96 @@ describe('methods on the operations and documentation paths', () => {
   it('when a path under /docs does not exist, then GET is still 404 not_found', async () => {
     const response = await t().app.inject({ method: 'GET', url: '/docs/static/nothing.js' });
     expect(response.statusCode).toBe(404);
+  });
+});
+
+describe.each(databaseTargets)('Cache-Control on %s', (target) => {
+  const t = useTestApp(target, { empty: ['recharges', 'api_keys'], clearCatalog: true, seed: [claro] });
+  const NO_STORE = 'no-store';
+  const REVALIDATE = 'private, no-cache';
+
+  const cacheControlOf = async (request: InjectOptions) =>
+    (await t().app.inject(request)).headers['cache-control'];
+
+  it('when a response carries a key, a recharge or an audit event, then no-store', async () => {
+    const key = await postJson(t().app, '/ApiKeys', { name: 'shop', scopes: ['recharges:read'] });
+    expect(key.statusCode).toBe(201);
+    expect(key.headers['cache-control']).toBe(NO_STORE);
+    const recharge = await postJson(t().app, '/PhoneRecharges', rechargeBody);
+    expect(recharge.statusCode).toBe(201);
+    expect(recharge.headers['cache-control']).toBe(NO_STORE);
+    for (const url of [
+      '/ApiKeys',
+      `/PhoneRecharges?id=${recharge.json().id}`,
+      `/PhoneRecharges?phone_number=${PHONE}`,
+      '/AuditEvents',
+    ]) {
+      const response = await t().app.inject({ url });
+      expect(response.statusCode, url).toBe(200);
+      expect(response.headers['cache-control'], url).toBe(NO_STORE);
+    }
+    const revoked = await t().app.inject({ method: 'DELETE', url: `/ApiKeys?id=${key.json().id}` });
+    expect(revoked.statusCode).toBe(204);
+    expect(revoked.headers['cache-control']).toBe(NO_STORE);
+  });
+
+  it('when a catalog is read, then private, no-cache beside its ETag, on 200, HEAD and 304 alike', async () => {
+    for (const url of ['/CompanyProducts', '/CompanyProducts?company_id=claro_11']) {
+      const read = await t().app.inject({ url });
+      expect(read.statusCode).toBe(200);
+      expect(read.headers.etag).toEqual(expect.any(String));
+      expect(read.headers['cache-control'], url).toBe(REVALIDATE);
+      expect(await cacheControlOf({ method: 'HEAD', url }), url).toBe(REVALIDATE);
+      const notModified = await t().app.inject({
+        url,
+        headers: { 'if-none-match': String(read.headers.etag) },
+      });
+      expect(notModified.statusCode).toBe(304);
+      expect(notModified.headers['cache-control'], url).toBe(REVALIDATE);
+    }
+  });
+
+  it('when a catalog read is refused, then the problem says no-store', async () => {
+    for (const request of [
+      { url: '/CompanyProducts', headers: { authorization: undefined } },
+      { url: '/CompanyProducts?company_id=nobody_11' },
+      { url: '/CompanyProducts?company_id=bad%20id' },
+    ]) {
+      const response = await t().app.inject(request);
+      expect(response.statusCode, request.url).toBeGreaterThanOrEqual(400);
+      expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(response.headers['cache-control'], request.url).toBe(NO_STORE);
+    }
+  });
+
+  it('when a catalog is written, or anything else answers, then no-store', async () => {
+    const written = await postJson(t().app, '/CompanyProducts', { ...claro, company_id: 'vivo_11' });
+    expect(written.statusCode).toBe(201);
+    expect(written.headers['cache-control']).toBe(NO_STORE);
+    for (const request of [
+      { method: 'DELETE', url: '/CompanyProducts?company_id=vivo_11' },
+      { url: '/healthz' },
+      { url: '/readyz' },
+      { url: '/metrics' },
+      { url: '/openapi.json' },
+      { url: '/nowhere' },
+      { method: 'PATCH', url: '/PhoneRecharges' },
+      {
+        method: 'POST',
+        url: '/PhoneRecharges',
+        headers: { 'content-type': 'application/json' },
+        payload: '{',
+      },
+    ] as const) {
+      expect(await cacheControlOf(request), `${request.url}`).toBe(NO_STORE);
+    }
+  });
+
+  it('when the /docs page or its assets are read, then they are not no-store: they hold nothing private', async () => {
+    for (const url of ['/docs', '/docs/static/index.css']) {
+      const response = await t().app.inject({ url, headers: { authorization: undefined } });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['cache-control'] ?? '', url).not.toContain(NO_STORE);
+    }
   });
 });

@@ -89,6 +89,8 @@ function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppErr
     ...(error.errors ? { errors: error.errors } : {}),
   };
   if (error.headers) reply.headers(error.headers);
+  // Even where the route's answers may be kept (the catalog), a refusal is for this request only.
+  reply.header('cache-control', 'no-store');
   return reply.code(error.status).type('application/problem+json; charset=utf-8').send(problem);
 }
 
