@@ -78,7 +78,7 @@ export const errorsPlugin = fp(
   },
 );
 
-function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
   const problem: Problem = {
     type: 'about:blank',
     title: ERROR_CODES[error.code].title,
