@@ -261,9 +261,27 @@ describe('requests Node’s HTTP parser refuses, over a real socket', () => {
     expect(response.body).toBe('{"status":"ok"}');
   });
 
+  // What README says Node answers itself, before any code of ours runs: these are not problem details.
   it('when HTTP/1.1 comes without Host, then Node itself answers a bare 400 before the app sees it', async () => {
     const response = await exchange(port, head(['GET /healthz HTTP/1.1']));
     expect(response.status).toBe(400);
     expect(response.headers['content-type']).toBeUndefined();
+  });
+
+  it('when Expect is not 100-continue, then Node itself answers 417', async () => {
+    const response = await exchange(
+      port,
+      head(['GET /healthz HTTP/1.1', 'Host: x', 'Expect: x', 'Connection: close']),
+    );
+    expect(response.status).toBe(417);
+    expect(response.headers['content-type']).toBeUndefined();
+  });
+
+  it('when the method is CONNECT, then Node closes the connection without an answer', async () => {
+    const response = await exchange(
+      port,
+      head(['CONNECT example.com:443 HTTP/1.1', 'Host: example.com:443']),
+    );
+    expect(response).toEqual({ status: Number.NaN, headers: {}, body: '' });
   });
 });
