@@ -39,6 +39,7 @@ import { gatePlugin } from './plugins/gate.js';
 import { healthPlugin } from './plugins/health.js';
 import { jsonBodyPlugin } from './plugins/json-body.js';
 import { createMetrics, metricsPlugin } from './plugins/metrics.js';
+import { answerClientError, answerFrameworkError } from './plugins/protocol-errors.js';
 import { createRateLimits } from './plugins/rate-limit.js';
 import { createRateLimitStore } from './plugins/rate-limit-store.js';
 import { requestLogPlugin } from './plugins/request-log.js';
@@ -84,6 +85,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     trustProxy: config.trustProxy,
     // Our own 503 while closing (below), as problem+json with Retry-After, instead of Fastify's.
     return503OnClosing: false,
+    // What Fastify and Node refuse before routing is answered as problem details too (protocol-errors.ts).
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     forceCloseConnections: 'idle',
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
     // The serializer compiles the same schemas; our formats are input rules, nothing for it to check.

@@ -7,7 +7,7 @@ import { buildApp } from '../src/app.js';
 import { postJson, sendAdminKeyByDefault, TEST_ADMIN_KEY, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
-import type { CreatedKey } from './helpers/problems.js';
+import { type CreatedKey, expectProblem } from './helpers/problems.js';
 import { startServerProcess } from './helpers/process.js';
 
 const KEY_PATTERN = /^rk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/;
@@ -146,6 +146,32 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
     });
     expect(named.statusCode).toBe(201);
   });
+
+  it.each([
+    [
+      { name: 'reader', client: 'admin' },
+      'admin is reserved for the bootstrap admin key: give another client',
+    ],
+    [
+      { name: 'reader', client: 'ADMIN' },
+      'ADMIN is reserved for the bootstrap admin key: give another client',
+    ],
+    [
+      { name: 'admin' },
+      'the client defaults to the name, and admin is reserved for the bootstrap admin key: give another client',
+    ],
+  ])(
+    'when a key would act for the bootstrap client (%j), then 400 and no key is made',
+    async (given, detail) => {
+      const response = await postJson(t().app, '/ApiKeys', { ...given, scopes: ['recharges:read'] });
+      expectProblem(response, 400, {
+        code: 'invalid_request',
+        detail,
+        errors: [{ path: '/client', message: 'must not be admin' }],
+      });
+      expect((await t().app.inject({ url: '/ApiKeys' })).json()).toEqual([]);
+    },
+  );
 
   it('when DELETE has no id, then 400 naming /id', async () => {
     const response = await t().app.inject({ method: 'DELETE', url: '/ApiKeys' });

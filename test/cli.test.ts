@@ -68,6 +68,16 @@ describe('npm run apikey', () => {
     });
   });
 
+  it('when a key would act for the bootstrap client admin, then it exits 1 with the reason and prints no key', async () => {
+    // Refused before anything is written: a database in memory is enough.
+    const env = { DATA_DIR: 'memory://', NODE_ENV: 'test' };
+    expect(await run(['create', '--name', 'admin', '--scopes', 'recharges:read'], env)).toEqual({
+      code: 1,
+      out: '',
+      err: 'the client defaults to the name, and admin is reserved for the bootstrap admin key: give another client\n',
+    });
+  });
+
   it.each([
     [['create', '--name', 'x', '--scopes', 'everything'], /invalid scopes/],
     [['create', '--name', 'bad name!', '--scopes', 'admin'], /invalid name/],

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { refuseOtherMethods } from '../shared/http.js';
 import { SECURITY_SCHEME } from './auth.js';
 
 /** OpenAPI 3.1 built from the route schemas that validate, served at /openapi.json, browsable at /docs. */
@@ -43,4 +44,6 @@ export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version
   // staticCSP: the page sets a policy that allows its own assets, on top of helmet's defaults elsewhere.
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The page, and every path under it (swagger-ui serves its assets and the document through a wildcard).
+  for (const url of ['/openapi.json', '/docs', '/docs/*']) refuseOtherMethods(app, url, ['GET', 'HEAD']);
 });

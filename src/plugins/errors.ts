@@ -78,7 +78,7 @@ export const errorsPlugin = fp(
   },
 );
 
-function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError) {
   const problem: Problem = {
     type: 'about:blank',
     title: ERROR_CODES[error.code].title,
@@ -89,6 +89,8 @@ function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppErr
     ...(error.errors ? { errors: error.errors } : {}),
   };
   if (error.headers) reply.headers(error.headers);
+  // Even where the route's answers may be kept (the catalog), a refusal is for this request only.
+  reply.header('cache-control', 'no-store');
   return reply.code(error.status).type('application/problem+json; charset=utf-8').send(problem);
 }
 

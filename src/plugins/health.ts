@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { unavailable } from '../shared/errors.js';
+import { refuseOtherMethods } from '../shared/http.js';
 import { problemResponses } from '../shared/schemas.js';
 
 const Status = Type.Object({ status: Type.String() });
@@ -28,5 +29,7 @@ export const healthPlugin = fp(
         return { status: 'ready' };
       },
     );
+    refuseOtherMethods(app, '/healthz', ['GET', 'HEAD']);
+    refuseOtherMethods(app, '/readyz', ['GET', 'HEAD']);
   },
 );

@@ -1,21 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
+import { findDuplicateKey } from '../shared/duplicate-keys.js';
 import { invalidRequest } from '../shared/errors.js';
 
 const REFUSE = { protoAction: 'error', constructorAction: 'error' } as const;
 
 /**
  * Fastify's JSON parser answers one message for empty bodies, bad syntax and prototype poisoning alike;
- * this one tells the caller which it was. Poisoned keys are refused, never stripped.
+ * this one tells the caller which it was. Poisoned keys are refused, never stripped, and so is a key given
+ * twice in one object (duplicate-keys.ts).
  */
 export const jsonBodyPlugin = fp(async (app: FastifyInstance) => {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
     if (text.trim() === '') return done(invalidRequest('the body is empty; send a JSON document'), undefined);
+    let parsed: unknown;
     try {
-      return done(null, sjson.parse(text, REFUSE));
+      parsed = sjson.parse(text, REFUSE);
     } catch {
       // Only on the error path: safeParse answers undefined for bad syntax and null for a poisoned key.
       const isSyntaxError = sjson.safeParse(text) === undefined;
@@ -24,5 +27,13 @@ export const jsonBodyPlugin = fp(async (app: FastifyInstance) => {
         : 'the body has a forbidden __proto__ or constructor.prototype key';
       return done(invalidRequest(detail), undefined);
     }
+    const repeated = findDuplicateKey(text);
+    if (repeated === undefined) return done(null, parsed);
+    return done(
+      invalidRequest('the body gives a key twice in one object; send each key once', [
+        { path: repeated, message: 'is given more than once' },
+      ]),
+      undefined,
+    );
   });
 });

@@ -9,6 +9,10 @@ import { routeConfigOf } from '../shared/route.js';
  * protect nothing here, and each header line costs every response (docs/performance.md measures it).
  */
 export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  // Responses carry keys and personal data (recharges, phone numbers, the audit trail): no browser or proxy
+  // may keep them. A route that may be kept says so in its config (`cacheControl`), and every problem
+  // answer says no-store again (errors.ts), whatever its route said.
+  'cache-control': 'no-store',
   // Nothing in a response may load anything, and no page may frame it.
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'cross-origin-resource-policy': 'same-origin',
@@ -51,9 +55,27 @@ const PAGE_PREFIX = '/docs';
  */
 export function createSecurityHeaders(): (request: FastifyRequest, reply: FastifyReply) => void {
   const pageHeaders = helmetHeaders();
+  // The API's headers with a route's own Cache-Control, built once per value rather than per request.
+  const byCacheControl = new Map<string, Readonly<Record<string, string>>>();
+  const apiHeadersWith = (cacheControl: string) => {
+    let headers = byCacheControl.get(cacheControl);
+    if (headers === undefined) {
+      headers = Object.freeze({ ...API_HEADERS, 'cache-control': cacheControl });
+      byCacheControl.set(cacheControl, headers);
+    }
+    return headers;
+  };
   return (request, reply) => {
-    const isPage = routeConfigOf(request).url?.startsWith(PAGE_PREFIX) === true;
-    reply.headers(isPage ? pageHeaders : API_HEADERS);
+    const config = routeConfigOf(request);
+    if (config.url?.startsWith(PAGE_PREFIX) === true) reply.headers(pageHeaders);
+    else reply.headers(config.cacheControl === undefined ? API_HEADERS : apiHeadersWith(config.cacheControl));
     reply.header('x-request-id', request.id);
   };
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's Cache-Control in place of `no-store`, for responses without keys or personal data. */
+    cacheControl?: string;
+  }
 }

@@ -8,6 +8,11 @@ import type { ApiKeyRecord, ApiKeyRepository } from './api-keys.repository.js';
 import type { RevocationBus } from './revocations.js';
 
 export const BOOTSTRAP_KEY_ID = 'bootstrap';
+/**
+ * The client the bootstrap key (ADMIN_API_KEY) acts for. No other key may act for it, in any case of its
+ * letters: a key of client `admin`, even without the admin scope, would read the bootstrap key's recharges.
+ */
+export const ADMIN_CLIENT = 'admin';
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX_ENTRIES = 10_000;
 
@@ -29,7 +34,7 @@ export function createApiKeyService({
   now?: () => number;
 }) {
   const adminDigest = adminApiKey === undefined ? undefined : digestOf(adminApiKey);
-  const adminPrincipal: Principal = { keyId: BOOTSTRAP_KEY_ID, client: 'admin', scopes: ['admin'] };
+  const adminPrincipal: Principal = { keyId: BOOTSTRAP_KEY_ID, client: ADMIN_CLIENT, scopes: ['admin'] };
   // Known keys are served from memory: authenticating them costs no database round trip.
   const cache = new Map<string, CachedKey>();
   // Counts revocations seen, so a look-up that a revocation overtook does not cache the row it read before.
@@ -124,6 +129,12 @@ function clientOf(input: NewApiKey): string {
   if (!CLIENT.test(client)) {
     throw invalidRequest('client is required when the name is not a valid client id', [
       { path: '/client', message: 'give a client of 1–64 characters of A-Z a-z 0-9 _ -' },
+    ]);
+  }
+  if (client.toLowerCase() === ADMIN_CLIENT) {
+    const given = input.client === undefined ? `the client defaults to the name, and ${client}` : client;
+    throw invalidRequest(`${given} is reserved for the bootstrap admin key: give another client`, [
+      { path: '/client', message: `must not be ${ADMIN_CLIENT}` },
     ]);
   }
   return client;

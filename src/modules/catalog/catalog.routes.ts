@@ -32,7 +32,9 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
   app.get(
     PATH,
     {
-      config: { scope: 'catalog:read' },
+      // No personal data: the caller's own cache (not a shared one: it needs a key) may keep a catalog and
+      // revalidate it with its ETag before each use.
+      config: { scope: 'catalog:read', cacheControl: 'private, no-cache' },
       schema: {
         tags: ['catalog'],
         summary: 'List every catalog, or one company’s with ?company_id',
