@@ -40,7 +40,8 @@ export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version
       buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`),
     },
   });
-  // staticCSP: the page sets a policy that allows its own assets, on top of helmet's defaults elsewhere.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // The page's policy is helmet's (security-headers.ts), which allows its own assets and is chosen per
+  // request: swagger-ui's staticCSP would replace it with one that breaks the page over plain http.
+  await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 });

@@ -18,11 +18,13 @@ export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * helmet's default headers, for the one HTML page (`/docs`). With no per-request options they are the same
- * for every response, so they are worked out once, by running helmet's middleware against a response that
- * only records headers, instead of per request as `@fastify/helmet` does.
+ * helmet's default headers, for the one HTML page (`/docs`). They are worked out once, by running helmet's
+ * middleware against a response that only records headers, instead of per request as `@fastify/helmet`
+ * does. `overHttp` leaves out the policy's `upgrade-insecure-requests`: on a page served over plain http
+ * (a development machine opened from another one) it turns every script load into https, which fails and
+ * leaves the page blank.
  */
-export function helmetHeaders(): Readonly<Record<string, string>> {
+export function helmetHeaders({ overHttp = false } = {}): Readonly<Record<string, string>> {
   const headers: Record<string, string> = {};
   const recorder = {
     // helmet sets string values only.
@@ -34,7 +36,10 @@ export function helmetHeaders(): Readonly<Record<string, string>> {
     },
   };
   let isDone = false;
-  helmet()({} as never, recorder as never, () => {
+  const options = overHttp
+    ? { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }
+    : undefined;
+  helmet(options)({} as never, recorder as never, () => {
     isDone = true;
   });
   // helmet answers synchronously today; a version that did not would leave these headers unset.
@@ -45,15 +50,18 @@ export function helmetHeaders(): Readonly<Record<string, string>> {
 const PAGE_PREFIX = '/docs';
 
 /**
- * Sets the security headers (the API's, or helmet's on `/docs`, whose Content-Security-Policy swagger-ui then
- * replaces with one that allows its own assets) and `X-Request-Id`, so a caller can quote the id its problem
- * details and our logs use (SPEC: every response carries it). The first step of every request (gate.ts).
+ * Sets the security headers (the API's, or helmet's on `/docs` and its assets) and `X-Request-Id`, so a
+ * caller can quote the id its problem details and our logs use (SPEC: every response carries it). The first
+ * step of every request (gate.ts). Whether the page came over https is `request.protocol`, which reads
+ * X-Forwarded-Proto only from the proxies TRUST_PROXY names.
  */
 export function createSecurityHeaders(): (request: FastifyRequest, reply: FastifyReply) => void {
   const pageHeaders = helmetHeaders();
+  const pageHeadersOverHttp = helmetHeaders({ overHttp: true });
   return (request, reply) => {
     const isPage = routeConfigOf(request).url?.startsWith(PAGE_PREFIX) === true;
-    reply.headers(isPage ? pageHeaders : API_HEADERS);
+    if (!isPage) reply.headers(API_HEADERS);
+    else reply.headers(request.protocol === 'https' ? pageHeaders : pageHeadersOverHttp);
     reply.header('x-request-id', request.id);
   };
 }
