@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { claro, tim } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
+import { exampleOf, operationsOf, servedDocument } from './helpers/openapi.js';
 
 // The page, the assets it loads and the document it reads.
 const PAGE_URLS = [
@@ -56,5 +58,49 @@ describe.each(databaseTargets)('/docs over http and https on %s', (target) => {
       const response = await t().app.inject({ url: '/docs', headers: { 'x-forwarded-proto': 'http' } });
       expect(String(response.headers['content-security-policy'])).not.toContain(UPGRADE);
     });
+  });
+});
+
+// Creating comes first, then reading, replacing and deleting what was created.
+const ORDER = ['post', 'get', 'put', 'delete'];
+
+describe.each(databaseTargets)('the examples of the document on %s', (target) => {
+  const t = useTestApp(target, { env: { SEED_DEMO_DATA: 'true' } });
+
+  it('when every operation is sent with its examples as they are, then each succeeds and the demo catalogs stay', async () => {
+    const demo = (await t().app.inject('/CompanyProducts')).json();
+    expect(demo).toEqual([claro, tim]);
+    const doc = await servedDocument(t().app);
+    const operations = operationsOf(doc).sort((a, b) => ORDER.indexOf(a.method) - ORDER.indexOf(b.method));
+    // A required parameter without an example can only name what an earlier example made.
+    const madeEarlier: Record<string, Record<string, string>> = {};
+
+    for (const { path, method, operation } of operations) {
+      const name = operation.operationId;
+      const query = new URLSearchParams();
+      const headers: Record<string, string> = {};
+      for (const parameter of operation.parameters ?? []) {
+        const value = parameter.example ?? madeEarlier[name]?.[parameter.name];
+        if (value === undefined) {
+          expect(parameter.required, `${name} ${parameter.name} has no example`).not.toBe(true);
+          continue;
+        }
+        if (parameter.in === 'query') query.set(parameter.name, String(value));
+        else headers[parameter.name] = String(value);
+      }
+      const media = operation.requestBody?.content['application/json'];
+      const body = media ? (media.example ?? exampleOf(media.schema, doc)) : undefined;
+      const response = await t().app.inject({
+        method: method.toUpperCase() as 'GET',
+        url: `${path}${query.size > 0 ? `?${query}` : ''}`,
+        headers: { ...headers, ...(media ? { 'content-type': 'application/json' } : {}) },
+        ...(media ? { payload: JSON.stringify(body) } : {}),
+      });
+      expect(response.statusCode, `${name}: ${response.body}`).toBeGreaterThanOrEqual(200);
+      expect(response.statusCode, `${name}: ${response.body}`).toBeLessThan(300);
+      if (name === 'createApiKey') madeEarlier.revokeApiKey = { id: response.json().id };
+    }
+    expect(operations.length).toBeGreaterThanOrEqual(13);
+    expect((await t().app.inject('/CompanyProducts')).json()).toEqual(demo);
   });
 });

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { unavailable } from '../shared/errors.js';
-import { problemResponses } from '../shared/schemas.js';
+import { success } from '../shared/openapi.js';
 
 const Status = Type.Object({ status: Type.String() });
 
@@ -11,7 +11,14 @@ export const healthPlugin = fp(
   async (app: FastifyInstance, { isReady }: { isReady: () => Promise<boolean> }) => {
     app.get(
       '/healthz',
-      { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Status } } },
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Liveness',
+          operationId: 'checkLiveness',
+          response: { 200: success(Status, 'The process runs') },
+        },
+      },
       async () => ({ status: 'ok' }),
     );
     app.get(
@@ -20,7 +27,8 @@ export const healthPlugin = fp(
         schema: {
           tags: ['operations'],
           summary: 'Readiness: 200 when the database answers',
-          response: { 200: Status, ...problemResponses(503) },
+          operationId: 'checkReadiness',
+          response: { 200: success(Status, 'The database answers') },
         },
       },
       async () => {
