@@ -66,14 +66,10 @@ export const RESPONSE_HEADERS = {
 
 export type ResponseHeader = keyof typeof RESPONSE_HEADERS;
 
+// AppError headers are named in lower case, as Node sends them.
 const CANONICAL_NAMES = new Map(
   Object.keys(RESPONSE_HEADERS).map((name) => [name.toLowerCase(), name as ResponseHeader]),
 );
-
-/** The canonical name of a response header the document defines, from any spelling. */
-export function responseHeaderNamed(name: string): ResponseHeader | undefined {
-  return CANONICAL_NAMES.get(name.toLowerCase());
-}
 
 /** A header for a route's response schema, where @fastify/swagger reads it. */
 const headerSchema = (name: ResponseHeader) => ({
@@ -142,12 +138,15 @@ export function problems(...errors: AppError[]): Record<number, ProblemResponse>
       content: { 'application/problem+json': { schema: ProblemRef, examples: {} } },
     };
     responses[error.status] = response;
-    const { examples } = response.content['application/problem+json'];
-    const name = error.code in examples ? `${error.code}_${Object.keys(examples).length}` : error.code;
-    examples[name] = { summary: error.detail, value: problemExample(error) };
+    // One example per code, named by it.
+    response.content['application/problem+json'].examples[error.code] = {
+      summary: error.detail,
+      value: problemExample(error),
+    };
+    // Every header an error carries is one the document defines (a test compares them with real answers).
     for (const header of Object.keys(error.headers ?? {})) {
-      const canonical = responseHeaderNamed(header);
-      if (canonical) response.headers = { ...response.headers, [canonical]: headerSchema(canonical) };
+      const name = CANONICAL_NAMES.get(header) as ResponseHeader;
+      response.headers = { ...response.headers, [name]: headerSchema(name) };
     }
   }
   return responses;
