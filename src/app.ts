@@ -203,7 +203,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     beforeAuth: rateLimits.beforeAuth,
     afterAuth: rateLimits.afterAuth,
   });
-  await app.register(docsPlugin, { version: '0.1.0' });
+  await app.register(docsPlugin, { version: '0.1.0', bodyLimitBytes: config.bodyLimitBytes });
   // After the docs, so that OpenAPI lists /metrics; before the recharge route, whose refusal codes it reads.
   await app.register(metricsPlugin, { metrics, port: config.metricsPort, host: config.host });
   await app.register(healthPlugin, { isReady: database.ping });

@@ -35,11 +35,17 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
   const { authenticate, onFailure, beforeAuth, afterAuth } = options;
   app.addHook('onRoute', (route) => {
     const scope = route.config?.scope;
-    // The OpenAPI document shows each operation's scope beside the bearer scheme.
-    if (scope) route.schema = { ...route.schema, security: [{ [SECURITY_SCHEME]: [scope] }] };
+    // The OpenAPI document shows each operation's scope beside the bearer scheme, and in a field tools
+    // read: a bearer scheme cannot declare scopes.
+    if (scope) {
+      const security = [{ [SECURITY_SCHEME]: [scope] }];
+      route.schema = { ...route.schema, security, 'x-required-scopes': [scope] };
+    }
     if (scope || route.config?.public) return;
     if (PUBLIC_PATHS.some((path) => route.url === path || route.url.startsWith(`${path}/`))) {
       route.config = { ...route.config, public: true };
+      // Documented as needing no key, rather than saying nothing.
+      if (route.schema && !route.schema.hide) route.schema = { ...route.schema, security: [] };
       return;
     }
     // Fail closed: a route that forgot to declare its scope does not start.

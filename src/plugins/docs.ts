@@ -1,12 +1,15 @@
-import swagger from '@fastify/swagger';
+import swagger, { type SwaggerTransformObject } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { refuseOtherMethods } from '../shared/http.js';
 import { SECURITY_SCHEME } from './auth.js';
+import { completeDocument } from './openapi-document.js';
+
+export type DocsOptions = { version: string; bodyLimitBytes: number };
 
 /** OpenAPI 3.1 built from the route schemas that validate, served at /openapi.json, browsable at /docs. */
-export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version: string }) => {
+export const docsPlugin = fp(async (app: FastifyInstance, { version, bodyLimitBytes }: DocsOptions) => {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -15,8 +18,12 @@ export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version
         version,
         description:
           'Prepaid mobile top-ups in Brazil: carriers’ product catalogs and recharges. ' +
-          'Errors are RFC 9457 problem details with a stable `code`.',
+          'Errors are RFC 9457 problem details with a stable `code`; every operation lists the ones it ' +
+          'can give, with an example of each. A method a path does not serve is answered 405 with `Allow` ' +
+          '(`#/components/responses/MethodNotAllowed`).',
       },
+      // Relative: the document describes the server that serves it, wherever that is.
+      servers: [{ url: '/', description: 'The server this document was read from' }],
       components: {
         securitySchemes: {
           [SECURITY_SCHEME]: {
@@ -40,9 +47,16 @@ export const docsPlugin = fp(async (app: FastifyInstance, { version }: { version
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`),
     },
+    // Always an OpenAPI document here: `openapi` is set above.
+    transformObject: (document) =>
+      completeDocument((document as { openapiObject: ReturnType<SwaggerTransformObject> }).openapiObject, {
+        bodyLimitBytes,
+        securityScheme: SECURITY_SCHEME,
+      }),
   });
-  // staticCSP: the page sets a policy that allows its own assets, on top of helmet's defaults elsewhere.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // The page's policy is helmet's (security-headers.ts), which allows its own assets and is chosen per
+  // request: swagger-ui's staticCSP would replace it with one that breaks the page over plain http.
+  await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // The page, and every path under it (swagger-ui serves its assets and the document through a wildcard).
   for (const url of ['/openapi.json', '/docs', '/docs/*']) refuseOtherMethods(app, url, ['GET', 'HEAD']);

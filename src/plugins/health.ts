@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { unavailable } from '../shared/errors.js';
 import { refuseOtherMethods } from '../shared/http.js';
-import { problemResponses } from '../shared/schemas.js';
+import { success } from '../shared/openapi.js';
 
 const Status = Type.Object({ status: Type.String() });
 
@@ -12,7 +12,14 @@ export const healthPlugin = fp(
   async (app: FastifyInstance, { isReady }: { isReady: () => Promise<boolean> }) => {
     app.get(
       '/healthz',
-      { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Status } } },
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Liveness',
+          operationId: 'checkLiveness',
+          response: { 200: success(Status, 'The process runs') },
+        },
+      },
       async () => ({ status: 'ok' }),
     );
     app.get(
@@ -21,7 +28,8 @@ export const healthPlugin = fp(
         schema: {
           tags: ['operations'],
           summary: 'Readiness: 200 when the database answers',
-          response: { 200: Status, ...problemResponses(503) },
+          operationId: 'checkReadiness',
+          response: { 200: success(Status, 'The database answers') },
         },
       },
       async () => {

@@ -22,11 +22,13 @@ export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * helmet's default headers, for the one HTML page (`/docs`). With no per-request options they are the same
- * for every response, so they are worked out once, by running helmet's middleware against a response that
- * only records headers, instead of per request as `@fastify/helmet` does.
+ * helmet's default headers, for the one HTML page (`/docs`). They are worked out once, by running helmet's
+ * middleware against a response that only records headers, instead of per request as `@fastify/helmet`
+ * does. `overHttp` leaves out the policy's `upgrade-insecure-requests`: on a page served over plain http
+ * (a development machine opened from another one) it turns every script load into https, which fails and
+ * leaves the page blank.
  */
-export function helmetHeaders(): Readonly<Record<string, string>> {
+export function helmetHeaders({ overHttp = false } = {}): Readonly<Record<string, string>> {
   const headers: Record<string, string> = {};
   const recorder = {
     // helmet sets string values only.
@@ -38,7 +40,10 @@ export function helmetHeaders(): Readonly<Record<string, string>> {
     },
   };
   let isDone = false;
-  helmet()({} as never, recorder as never, () => {
+  const options = overHttp
+    ? { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }
+    : undefined;
+  helmet(options)({} as never, recorder as never, () => {
     isDone = true;
   });
   // helmet answers synchronously today; a version that did not would leave these headers unset.
@@ -49,12 +54,14 @@ export function helmetHeaders(): Readonly<Record<string, string>> {
 const PAGE_PREFIX = '/docs';
 
 /**
- * Sets the security headers (the API's, or helmet's on `/docs`, whose Content-Security-Policy swagger-ui then
- * replaces with one that allows its own assets) and `X-Request-Id`, so a caller can quote the id its problem
- * details and our logs use (SPEC: every response carries it). The first step of every request (gate.ts).
+ * Sets the security headers (the API's, or helmet's on `/docs` and its assets) and `X-Request-Id`, so a
+ * caller can quote the id its problem details and our logs use (SPEC: every response carries it). The first
+ * step of every request (gate.ts). Whether the page came over https is `request.protocol`, which reads
+ * X-Forwarded-Proto only from the proxies TRUST_PROXY names.
  */
 export function createSecurityHeaders(): (request: FastifyRequest, reply: FastifyReply) => void {
   const pageHeaders = helmetHeaders();
+  const pageHeadersOverHttp = helmetHeaders({ overHttp: true });
   // The API's headers with a route's own Cache-Control, built once per value rather than per request.
   const byCacheControl = new Map<string, Readonly<Record<string, string>>>();
   const apiHeadersWith = (cacheControl: string) => {
@@ -67,8 +74,11 @@ export function createSecurityHeaders(): (request: FastifyRequest, reply: Fastif
   };
   return (request, reply) => {
     const config = routeConfigOf(request);
-    if (config.url?.startsWith(PAGE_PREFIX) === true) reply.headers(pageHeaders);
-    else reply.headers(config.cacheControl === undefined ? API_HEADERS : apiHeadersWith(config.cacheControl));
+    if (config.url?.startsWith(PAGE_PREFIX) === true) {
+      reply.headers(request.protocol === 'https' ? pageHeaders : pageHeadersOverHttp);
+    } else {
+      reply.headers(config.cacheControl === undefined ? API_HEADERS : apiHeadersWith(config.cacheControl));
+    }
     reply.header('x-request-id', request.id);
   };
 }

@@ -40,7 +40,9 @@ export const ProblemSchema = Type.Object(
     type: Type.String({ examples: ['about:blank'] }),
     title: Type.String(),
     status: Type.Integer(),
-    code: Type.String({ examples: ['value_mismatch'] }),
+    code: Type.String({
+      description: 'Stable and machine-readable; each operation lists the codes of its statuses',
+    }),
     detail: Type.String(),
     request_id: Type.String(),
     errors: Type.Optional(Type.Array(FieldErrorSchema)),
@@ -50,34 +52,6 @@ export const ProblemSchema = Type.Object(
 export type Problem = Static<typeof ProblemSchema>;
 
 export const ProblemRef = Type.Ref(ProblemSchema);
-
-/** A problem response, declared with its media type so the OpenAPI document says problem+json. */
-export function problemResponse(description: string) {
-  return { description, content: { 'application/problem+json': { schema: ProblemRef } } };
-}
-
-const STATUS_DESCRIPTIONS: Record<number, string> = {
-  400: 'Invalid request: every field problem is listed in `errors`',
-  401: 'Missing, unknown or revoked API key',
-  403: 'The key lacks the scope this operation needs',
-  404: 'Not found',
-  405: 'Method not allowed on this path',
-  409: 'Conflict with the current state',
-  412: 'If-Match does not match the current ETag',
-  413: 'Body larger than BODY_LIMIT',
-  415: 'Body is not JSON',
-  422: 'Refused by a business rule; see `code`',
-  429: 'Rate limited; see Retry-After',
-  500: 'Unexpected error',
-  503: 'A dependency is unavailable; see Retry-After',
-};
-
-/** The problem responses a route can give, for its response schema and the OpenAPI document. */
-export function problemResponses(...statuses: number[]) {
-  return Object.fromEntries(
-    statuses.map((status) => [status, problemResponse(STATUS_DESCRIPTIONS[status] ?? 'Error')]),
-  );
-}
 
 /** Integer cents of a validated money field; refuses, rather than rounds, anything the format let through. */
 export function moneyToCents(value: number, path: string): number {

@@ -1,15 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../shared/access.js';
+import { notFound } from '../../shared/errors.js';
 import { refuseOtherMethods } from '../../shared/http.js';
+import { problems, success } from '../../shared/openapi.js';
 import type { ApiKeyRecord } from './api-keys.repository.js';
-import {
-  ApiKeySchema,
-  apiKeyErrors,
-  CreatedApiKeySchema,
-  KeyIdQuerySchema,
-  NewApiKeySchema,
-} from './api-keys.schemas.js';
+import { ApiKeySchema, CreatedApiKeySchema, KeyIdQuerySchema, NewApiKeySchema } from './api-keys.schemas.js';
 import type { ApiKeyService } from './api-keys.service.js';
 
 const PATH = '/ApiKeys';
@@ -27,8 +23,9 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ service: ApiKeyService }>
       schema: {
         tags: ['access'],
         summary: 'Create an API key (admin); the key is in this response only',
+        operationId: 'createApiKey',
         body: Type.Ref(NewApiKeySchema),
-        response: { 201: Type.Ref(CreatedApiKeySchema), ...apiKeyErrors },
+        response: { 201: success(Type.Ref(CreatedApiKeySchema), 'The key made, shown this once') },
       },
     },
     async (request, reply) => {
@@ -45,7 +42,8 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ service: ApiKeyService }>
       schema: {
         tags: ['access'],
         summary: 'List active API keys (admin); keys themselves are never shown again',
-        response: { 200: Type.Array(Type.Ref(ApiKeySchema)), ...apiKeyErrors },
+        operationId: 'listApiKeys',
+        response: { 200: success(Type.Array(Type.Ref(ApiKeySchema)), 'The active keys') },
       },
     },
     async () => (await service.listKeys()).map(toApi),
@@ -58,8 +56,12 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ service: ApiKeyService }>
       schema: {
         tags: ['access'],
         summary: 'Revoke an API key (admin); refused on every instance before this returns',
+        operationId: 'revokeApiKey',
         querystring: KeyIdQuerySchema,
-        response: { 204: Type.Null({ description: 'Revoked' }), ...apiKeyErrors },
+        response: {
+          204: success(Type.Null(), 'Revoked'),
+          ...problems(notFound('no active API key 0c891e29629566bd')),
+        },
       },
     },
     async (request, reply) => {

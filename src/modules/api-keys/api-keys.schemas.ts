@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { SCOPES, type Scope } from '../../shared/access.js';
-import { IdentifierSchema, problemResponses } from '../../shared/schemas.js';
+import { IdentifierSchema } from '../../shared/schemas.js';
 
 // An enum, not a union of literals: a wrong scope then gives one clear error, not one per choice.
 export const ScopeSchema = Type.Unsafe<Scope>({
@@ -11,14 +11,24 @@ export const ScopeSchema = Type.Unsafe<Scope>({
 
 export const NewApiKeySchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9 _.:-]+$' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 100,
+      pattern: '^[A-Za-z0-9 _.:-]+$',
+      examples: ['shop-one'],
+    }),
     client: Type.Optional({
       ...IdentifierSchema,
       description: 'The tenant the key acts for; defaults to name',
+      examples: ['shop-one'],
     }),
     scopes: Type.Array(ScopeSchema, { minItems: 1, maxItems: SCOPES.length, uniqueItems: true }),
   },
-  { $id: 'NewApiKey', additionalProperties: false },
+  {
+    $id: 'NewApiKey',
+    additionalProperties: false,
+    examples: [{ name: 'shop-one', scopes: ['catalog:read', 'recharges:read', 'recharges:write'] }],
+  },
 );
 
 const apiKeyProperties = {
@@ -43,5 +53,3 @@ export const KeyIdQuerySchema = Type.Object(
   { id: Type.String({ minLength: 1, maxLength: 64 }) },
   { additionalProperties: false },
 );
-
-export const apiKeyErrors = problemResponses(400, 401, 403, 404, 405, 413, 415, 429, 500, 503);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { refuseOtherMethods } from '../../shared/http.js';
-import { problemResponses } from '../../shared/schemas.js';
+import { success } from '../../shared/openapi.js';
 import type { AuditEvent, AuditRepository } from './audit.repository.js';
 
 const PATH = '/AuditEvents';
@@ -40,11 +40,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditRepository }> 
       schema: {
         tags: ['access'],
         summary: 'The audit trail, newest first (admin)',
+        operationId: 'listAuditEvents',
         querystring: QuerySchema,
-        response: {
-          200: Type.Array(Type.Ref(AuditEventSchema)),
-          ...problemResponses(400, 401, 403, 429, 503),
-        },
+        response: { 200: success(Type.Array(Type.Ref(AuditEventSchema)), 'A page of events', 'Link') },
       },
     },
     async (request, reply) => {

@@ -2,9 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../shared/access.js';
 import { answerAtEndOfTurn } from '../../shared/end-of-turn.js';
-import { invalidRequest } from '../../shared/errors.js';
+import { companyExists, companyNotFound, invalidRequest, preconditionFailed } from '../../shared/errors.js';
 import { refuseOtherMethods, replyNotModified } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
+import { problems, success } from '../../shared/openapi.js';
 import { moneyToCents } from '../../shared/schemas.js';
 import type { CatalogRecord } from './catalog.repository.js';
 import {
@@ -12,8 +13,8 @@ import {
   CatalogListSchema,
   CatalogSchema,
   CompanyQuerySchema,
-  catalogErrors,
   RequiredCompanyQuerySchema,
+  WriteCompanyQuerySchema,
 } from './catalog.schemas.js';
 import type { CatalogService, Versioned } from './catalog.service.js';
 
@@ -23,7 +24,9 @@ const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(Type.String({ description: 'Only write if the catalog still has this ETag' })),
 });
 const IfNoneMatchHeaders = Type.Object({ 'if-none-match': Type.Optional(Type.String()) });
-const NotModified = Type.Null({ description: 'Not Modified: the ETag given in If-None-Match is current' });
+const NotModified = Type.Null();
+const unknown = companyNotFound('vivo_11');
+const stale = preconditionFailed('"c42"');
 
 export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService }> = async (
   app,
@@ -38,9 +41,18 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
       schema: {
         tags: ['catalog'],
         summary: 'List every catalog, or one company’s with ?company_id',
+        operationId: 'listCompanyProducts',
         querystring: CompanyQuerySchema,
         headers: IfNoneMatchHeaders,
-        response: { 200: Type.Union([CatalogListSchema, CatalogRef]), 304: NotModified, ...catalogErrors },
+        response: {
+          200: success(
+            Type.Union([CatalogListSchema, CatalogRef]),
+            'Every catalog, or the one asked',
+            'ETag',
+          ),
+          304: success(NotModified, 'Not Modified: the ETag given in If-None-Match is current', 'ETag'),
+          ...problems(unknown),
+        },
       },
     },
     // Not async: a cached catalog is found at once, without a promise (sync-first.ts), and answered with
@@ -66,8 +78,12 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
       schema: {
         tags: ['catalog'],
         summary: 'Create a company’s catalog',
+        operationId: 'createCompanyProducts',
         body: CatalogRef,
-        response: { 201: CatalogRef, ...catalogErrors },
+        response: {
+          201: success(CatalogRef, 'The catalog as stored', 'Location', 'ETag'),
+          ...problems(companyExists('claro_11')),
+        },
       },
     },
     async (request, reply) => {
@@ -84,10 +100,14 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
       schema: {
         tags: ['catalog'],
         summary: 'Replace a company’s product list',
-        querystring: CompanyQuerySchema,
+        operationId: 'replaceCompanyProducts',
+        querystring: WriteCompanyQuerySchema,
         headers: IfMatchHeaders,
         body: CatalogRef,
-        response: { 200: CatalogRef, ...catalogErrors },
+        response: {
+          200: success(CatalogRef, 'The catalog as it now is', 'ETag'),
+          ...problems(unknown, stale),
+        },
       },
     },
     async (request, reply) => {
@@ -114,9 +134,10 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ service: CatalogService 
       schema: {
         tags: ['catalog'],
         summary: 'Delete a company’s catalog (recharges already made keep their values)',
+        operationId: 'deleteCompanyProducts',
         querystring: RequiredCompanyQuerySchema,
         headers: IfMatchHeaders,
-        response: { 200: CatalogRef, ...catalogErrors },
+        response: { 200: success(CatalogRef, 'The catalog deleted'), ...problems(unknown, stale) },
       },
     },
     async (request) =>

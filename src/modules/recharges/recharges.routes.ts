@@ -1,9 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { principalOf, visibleClient } from '../../shared/access.js';
-import { invalidRequest } from '../../shared/errors.js';
+import {
+  idempotencyKeyInFlight,
+  idempotencyKeyReused,
+  invalidRequest,
+  notFound,
+  unknownCompany,
+  unknownProduct,
+  valueMismatch,
+} from '../../shared/errors.js';
 import { refuseOtherMethods } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
+import { problems, success } from '../../shared/openapi.js';
 import { moneyToCents } from '../../shared/schemas.js';
 import type { RechargeRecord } from './recharges.repository.js';
 import {
@@ -12,7 +21,6 @@ import {
   RechargeInputSchema,
   RechargeQuerySchema,
   RechargeSchema,
-  rechargeErrors,
 } from './recharges.schemas.js';
 import type { RechargeService } from './recharges.service.js';
 
@@ -26,23 +34,31 @@ const IDEMPOTENCY_DESCRIPTION = [
   'first is still being processed, 409 with `Retry-After`.',
 ].join(' ');
 
+// 1–255 printable ASCII characters, no double quote, no space at either end; the draft's structured-field
+// form is the same in double quotes, and a bare key is accepted as well.
+const KEY = '[!#-~](?:[ !#-~]{0,253}[!#-~])?';
+const IDEMPOTENCY_KEY_PATTERN = `^(?:${KEY}|"${KEY}")$`;
+const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+
 const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
-    // Checked by unquoteIdempotencyKey, so every bad key gets the same one message.
-    Type.String({ description: 'Makes retries safe; see the operation description' }),
+    Type.String({
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      description: 'Makes retries safe; see the operation description',
+      examples: ['order-4711'],
+    }),
   ),
 });
 
-/** The draft's structured-field form is a quoted string; a bare token is accepted as well. */
+/** The key an Idempotency-Key header gives, without its quotes; a bad one is a 400 that says what a key is. */
 export function unquoteIdempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  const key = /^"(.*)"$/.exec(header)?.[1] ?? header;
-  if (!/^[\x20-\x7e]{1,255}$/.test(key) || key.includes('"') || key.trim() !== key) {
+  if (!IDEMPOTENCY_KEY.test(header)) {
     throw invalidRequest('Idempotency-Key must be 1–255 printable ASCII characters', [
       { path: '/idempotency-key', message: 'must be 1–255 printable ASCII characters, optionally in quotes' },
     ]);
   }
-  return key;
+  return header.startsWith('"') ? header.slice(1, -1) : header;
 }
 const RechargeRef = Type.Ref(RechargeSchema);
 
@@ -57,10 +73,25 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
       schema: {
         tags: ['recharges'],
         summary: 'Make a recharge, once: retries with the same Idempotency-Key return the first result',
+        operationId: 'createPhoneRecharge',
         description: IDEMPOTENCY_DESCRIPTION,
         headers: IdempotencyHeaders,
         body: Type.Ref(RechargeInputSchema),
-        response: { 201: RechargeRef, ...rechargeErrors },
+        response: {
+          201: success(RechargeRef, 'The recharge made', 'Location', 'Idempotent-Replayed'),
+          ...problems(
+            idempotencyKeyInFlight(),
+            unknownCompany('vivo_11'),
+            unknownProduct('claro_11', 'claro_15'),
+            valueMismatch('claro_10', 1000, 1500),
+            idempotencyKeyReused(),
+          ),
+        },
+      },
+      // Before the schema's pattern, which is the same rule: a bad key gets this one message, not Ajv's.
+      preValidation: (request, _reply, done) => {
+        unquoteIdempotencyKey(request.headers['idempotency-key']);
+        done();
       },
     },
     async (request, reply) => {
@@ -83,10 +114,15 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
       schema: {
         tags: ['recharges'],
         summary: 'One recharge by ?id, or a phone number’s recharges by ?phone_number (oldest first)',
+        operationId: 'listPhoneRecharges',
         querystring: RechargeQuerySchema,
         response: {
-          200: Type.Union([RechargeRef, Type.Array(RechargeRef)]),
-          ...rechargeErrors,
+          200: success(
+            Type.Union([RechargeRef, Type.Array(RechargeRef)]),
+            'The recharge of ?id, or a page of the recharges of ?phone_number',
+            'Link',
+          ),
+          ...problems(notFound('no such recharge')),
         },
       },
     },

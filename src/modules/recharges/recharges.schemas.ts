@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { IdentifierSchema, MoneySchema, PhoneNumberSchema, problemResponses } from '../../shared/schemas.js';
+import { IdentifierSchema, MoneySchema, PhoneNumberSchema } from '../../shared/schemas.js';
 
 export const MAX_PAGE_SIZE = 500;
 export const DEFAULT_PAGE_SIZE = 100;
@@ -7,7 +7,7 @@ export const DEFAULT_PAGE_SIZE = 100;
 export const RechargeInputSchema = Type.Object(
   {
     company_id: IdentifierSchema,
-    product_id: IdentifierSchema,
+    product_id: { ...IdentifierSchema, examples: ['claro_10'] },
     phone_number: PhoneNumberSchema,
     value: MoneySchema,
   },
@@ -15,6 +15,10 @@ export const RechargeInputSchema = Type.Object(
     $id: 'RechargeInput',
     additionalProperties: false,
     description: "A top-up to make; value must equal the product's current value",
+    // A product of the demo catalog, at its price: sent as it is, it makes a recharge.
+    examples: [
+      { company_id: 'claro_11', product_id: 'claro_10', phone_number: '5511999999999', value: 10.0 },
+    ],
   },
 );
 export type RechargeInput = Static<typeof RechargeInputSchema>;
@@ -40,7 +44,8 @@ export const RechargeQuerySchema = Type.Object(
       Type.Integer({
         minimum: 1,
         maximum: MAX_PAGE_SIZE,
-        description: `Page size for phone_number, default ${DEFAULT_PAGE_SIZE}`,
+        default: DEFAULT_PAGE_SIZE,
+        description: 'Page size for phone_number',
       }),
     ),
     cursor: Type.Optional(
@@ -52,5 +57,3 @@ export const RechargeQuerySchema = Type.Object(
   },
   { additionalProperties: false },
 );
-
-export const rechargeErrors = problemResponses(400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503);
