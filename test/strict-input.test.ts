@@ -159,6 +159,7 @@ describe.each(databaseTargets)('input that once reached PostgreSQL unchecked, on
       headers: { ...anonymous, range: 'bytes=99999999-' },
     });
     expect(beyond.statusCode).toBe(416);
+    expect(beyond.headers['content-range']).toMatch(/^bytes \*\/[0-9]+$/);
     expect(beyond.headers['content-type']).toBe('application/problem+json; charset=utf-8');
     expect(beyond.json()).toMatchObject({
       status: 416,

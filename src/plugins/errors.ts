@@ -71,6 +71,9 @@ export const errorsPlugin = fp(
         // static files' send), with a message written for callers; one without a code of its own is a 400.
         const code = CODE_BY_STATUS[status];
         if (!code) request.log.warn({ err: error }, 'client error without a code of its own');
+        // Such as the Content-Range that a 416 names the file's length in.
+        const { headers } = error as { headers?: Record<string, string> };
+        if (headers) reply.headers(headers);
         const detail = clientErrorDetails[error.code] ?? error.message;
         return sendProblem(request, reply, new AppError(code ?? 'invalid_request', detail));
       }
