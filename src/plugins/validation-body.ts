@@ -41,21 +41,22 @@ function scanBody(body: unknown, limit: number) {
   const pending: unknown[] = [body];
   let count = 1;
   let hasControlCharacters = false;
-  const add = (value: unknown) => {
-    count += 1;
-    pending.push(value);
-    return count > limit;
-  };
   while (pending.length > 0) {
     const value = pending.pop();
     if (typeof value === 'string') {
-      if (CONTROL_CHARACTER.test(value)) hasControlCharacters = true;
+      if (!hasControlCharacters && CONTROL_CHARACTER.test(value)) hasControlCharacters = true;
     } else if (Array.isArray(value)) {
-      for (const item of value) if (add(item)) return { isTooLarge: true, hasControlCharacters };
+      for (const item of value) {
+        pending.push(item);
+        count += 1;
+        if (count > limit) return { isTooLarge: true, hasControlCharacters };
+      }
     } else if (value !== null && typeof value === 'object') {
       for (const name in value) {
-        if (CONTROL_CHARACTER.test(name)) hasControlCharacters = true;
-        if (add((value as Record<string, unknown>)[name])) return { isTooLarge: true, hasControlCharacters };
+        if (!hasControlCharacters && CONTROL_CHARACTER.test(name)) hasControlCharacters = true;
+        pending.push((value as Record<string, unknown>)[name]);
+        count += 1;
+        if (count > limit) return { isTooLarge: true, hasControlCharacters };
       }
     }
   }
