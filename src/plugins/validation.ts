@@ -8,7 +8,7 @@ import { strictTextValidator } from './validation-text.js';
 
 export function createAjv(coerceTypes: Options['coerceTypes'], allErrors = true) {
   const ajv = new Ajv({
-    allErrors, // a 400 lists every field problem, not only the first
+    allErrors, // true: a 400 lists every field problem, not only the first
     removeAdditional: false, // unknown fields are refused, never silently dropped
     useDefaults: true,
     coerceTypes,
