@@ -12,15 +12,24 @@ import { FORMATS, type Problem } from '../shared/schemas.js';
 
 type ValidationIssue = NonNullable<FastifyError['validation']>[number];
 
+// Every client error status a library of the stack raises has its code (@fastify/send: 403, 412, 416).
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_request',
+  401: 'unauthenticated',
+  403: 'forbidden',
   404: 'not_found',
   405: 'method_not_allowed',
+  409: 'conflict',
+  412: 'precondition_failed',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
+  416: 'range_not_satisfiable',
   429: 'rate_limited',
   503: 'unavailable',
 };
+
+/** The most problems a 400 lists; its detail counts the rest, and the answer stays small. */
+export const MAX_LISTED_PROBLEMS = 20;
 
 const PART_NAMES: Record<string, string> = {
   body: 'the body is',
@@ -49,19 +58,24 @@ export const errorsPlugin = fp(
         return sendProblem(request, reply, error);
       }
       if (error.validation) {
-        const errors = error.validation.map(toFieldError);
+        const errors = error.validation.slice(0, MAX_LISTED_PROBLEMS).map(toFieldError);
+        const unlisted = error.validation.length - errors.length;
         const part = PART_NAMES[error.validationContext ?? ''] ?? 'the request is';
-        return sendProblem(request, reply, new AppError('invalid_request', `${part} invalid`, errors));
+        const detail =
+          unlisted > 0 ? `${part} invalid; ${unlisted} more problems are not listed` : `${part} invalid`;
+        return sendProblem(request, reply, new AppError('invalid_request', detail, errors));
       }
       const status = error.statusCode ?? 500;
-      const code = CODE_BY_STATUS[status];
-      if (status >= 400 && status < 500 && code) {
-        // Fastify's own client errors (bad JSON, media type, size) carry messages written for callers.
-        return sendProblem(
-          request,
-          reply,
-          new AppError(code, clientErrorDetails[error.code] ?? error.message),
-        );
+      if (status >= 400 && status < 500) {
+        // A client error from Fastify or a library (bad JSON, media type, size, a file path refused by the
+        // static files' send), with a message written for callers; one without a code of its own is a 400.
+        const code = CODE_BY_STATUS[status];
+        if (!code) request.log.warn({ err: error }, 'client error without a code of its own');
+        // Such as the Content-Range that a 416 names the file's length in.
+        const { headers } = error as { headers?: Record<string, string> };
+        if (headers) reply.headers(headers);
+        const detail = clientErrorDetails[error.code] ?? error.message;
+        return sendProblem(request, reply, new AppError(code ?? 'invalid_request', detail));
       }
       request.log.error({ err: error }, 'unexpected error');
       return sendProblem(request, reply, new AppError('internal_error', 'an unexpected error occurred'));

@@ -3,10 +3,12 @@ import addFormats from 'ajv-formats';
 import { isMoneyValue } from '../shared/money.js';
 import { normalizePhoneNumber } from '../shared/phone.js';
 import { FORMATS } from '../shared/schemas.js';
+import { boundedBodyValidator } from './validation-body.js';
+import { strictTextValidator } from './validation-text.js';
 
-export function createAjv(coerceTypes: Options['coerceTypes']) {
+export function createAjv(coerceTypes: Options['coerceTypes'], allErrors = true) {
   const ajv = new Ajv({
-    allErrors: true, // a 400 lists every field problem, not only the first
+    allErrors, // true: a 400 lists every field problem, not only the first
     removeAdditional: false, // unknown fields are refused, never silently dropped
     useDefaults: true,
     coerceTypes,
@@ -23,16 +25,19 @@ export function createAjv(coerceTypes: Options['coerceTypes']) {
 }
 
 /**
- * Two validators: bodies are JSON and keep their types (`"10"` is not a value), while query strings and
- * headers arrive as text and are coerced to the schema's types.
+ * Bodies are JSON and keep their types (`"10"` is not a value): one validator finds whether a body is valid,
+ * stopping at its first problem, and another lists every problem of an invalid one. Query strings, headers
+ * and path parameters arrive as text and are coerced to the schema's types, integers from digits only.
  */
 export function buildValidatorCompiler(externalSchemas: Record<string, unknown>) {
-  const strictAjv = createAjv(false);
-  const coercingAjv = createAjv('array');
+  const firstProblem = createAjv(false, false);
+  const everyProblem = createAjv(false);
+  const coercing = createAjv('array');
   for (const schema of Object.values(externalSchemas)) {
-    strictAjv.addSchema(schema as object);
-    coercingAjv.addSchema(schema as object);
+    for (const ajv of [firstProblem, everyProblem, coercing]) ajv.addSchema(schema as object);
   }
   return ({ schema, httpPart }: { schema: unknown; httpPart?: string }) =>
-    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object);
+    httpPart === 'body'
+      ? boundedBodyValidator(firstProblem.compile(schema as object), everyProblem.compile(schema as object))
+      : strictTextValidator(coercing.compile(schema as object), schema, httpPart);
 }

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   precondition_failed: { status: 412, title: 'Precondition Failed' },
   payload_too_large: { status: 413, title: 'Content Too Large' },
   unsupported_media_type: { status: 415, title: 'Unsupported Media Type' },
+  range_not_satisfiable: { status: 416, title: 'Range Not Satisfiable' },
   unknown_company: { status: 422, title: 'Unprocessable Content' },
   unknown_product: { status: 422, title: 'Unprocessable Content' },
   value_mismatch: { status: 422, title: 'Unprocessable Content' },

@@ -50,6 +50,12 @@ export const CreatedApiKeySchema = Type.Object(
 );
 
 export const KeyIdQuerySchema = Type.Object(
-  { id: Type.String({ minLength: 1, maxLength: 64 }) },
+  {
+    id: Type.String({
+      pattern: '^[0-9a-f]{16}$',
+      description: '16 hex digits',
+      examples: ['0c891e29629566bd'],
+    }),
+  },
   { additionalProperties: false },
 );
