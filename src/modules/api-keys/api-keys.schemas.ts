@@ -54,7 +54,6 @@ export const KeyIdQuerySchema = Type.Object(
     id: Type.String({
       pattern: '^[0-9a-f]{16}$',
       description: '16 hex digits',
-      examples: ['0c891e29629566bd'],
     }),
   },
   { additionalProperties: false },
