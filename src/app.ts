@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { createDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createUnitOfWork } from './db/unit-of-work.js';
+import { createLifecycle } from './lifecycle.js';
 import { loggingOptions } from './logging.js';
 import {
   apiKeyRoutes,
@@ -18,6 +19,7 @@ import {
   keyIdOf,
 } from './modules/api-keys/index.js';
 import { auditRoutes, createAuditRepository } from './modules/audit/index.js';
+import { sandboxCarrierRoutes } from './modules/carrier/index.js';
 import {
   CatalogSchema,
   catalogRoutes,
@@ -147,8 +149,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       audit: createAuditRepository(trx),
     })),
   });
+  const lifecycle = createLifecycle(config, database, app.log, metrics);
+  // Stopped before requests drain: waiting requests answer at once, and nothing new is claimed.
+  app.addHook('preClose', () => lifecycle.stop());
+  app.addHook('onClose', () => lifecycle.close());
+  app.addHook('onReady', async () => lifecycle.start());
   const rechargeService = createRechargeService({
-    recharges: createRechargeRepository(db, config.rechargeBatch),
+    recharges: createRechargeRepository(db, {
+      batching: config.rechargeBatch,
+      notifyChannel: lifecycle.notifyChannel,
+    }),
+    waiters: lifecycle.waiters,
+    onCreated: lifecycle.stored,
   });
   // The same wiring as the operators' CLI.
   const apiKeyService = createApiKeyServiceOn(db, { revocations, adminApiKey: config.adminApiKey });
@@ -171,6 +183,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         'idempotency-key',
         'if-match',
         'if-none-match',
+        'prefer',
         'x-request-id',
       ],
       exposedHeaders: [
@@ -180,6 +193,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         'retry-after',
         'x-request-id',
         'idempotent-replayed',
+        'preference-applied',
         'ratelimit-limit',
         'ratelimit-remaining',
         'ratelimit-reset',
@@ -211,6 +225,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(rechargeRoutes, { service: rechargeService });
   await app.register(apiKeyRoutes, { service: apiKeyService });
   await app.register(auditRoutes, { audit: createAuditRepository(db) });
+  if (lifecycle.sandbox) await app.register(sandboxCarrierRoutes, { topUps: lifecycle.sandbox.topUps });
   return app;
 }
 

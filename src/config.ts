@@ -38,6 +38,16 @@ const EnvSchema = Type.Object({
   // Set by Cloud Run itself; its presence turns on Cloud Logging's format unless LOG_FORMAT says otherwise.
   K_SERVICE: Type.Optional(Type.String()),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  CARRIER: Type.Union([Type.Literal('sandbox'), Type.Literal('http')], { default: 'sandbox' }),
+  CARRIER_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  CARRIER_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  CARRIER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+  CARRIER_RETRY_BASE_MS: Type.Integer({ minimum: 10, maximum: 600_000, default: 500 }),
+  CARRIER_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
+  DISPATCHER: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
+  DISPATCHER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
+  DISPATCHER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
+  DISPATCHER_POLL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -73,6 +83,17 @@ export type Config = Readonly<{
   googleCloudProject: string | undefined;
   /** A second port that serves /metrics without a key; unset: /metrics only on PORT, with an admin key. */
   metricsPort: number | undefined;
+  /** The carrier gateway (SPEC §6) and how one call to it is bounded and retried. */
+  carrier: {
+    kind: 'sandbox' | 'http';
+    url: string | undefined;
+    timeoutMs: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    maxConnections: number;
+  };
+  /** Whether this process dispatches recharges to the carrier, and how much at once. */
+  dispatcher: { enabled: boolean; batchSize: number; concurrency: number; pollMs: number };
 }>;
 
 export class ConfigError extends Error {
@@ -122,6 +143,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(lines.join('; '));
   }
   const parsed = withDefaults as Env;
+  if (parsed.CARRIER === 'http' && !parsed.CARRIER_URL) {
+    throw new ConfigError('invalid environment variable CARRIER_URL: required when CARRIER=http');
+  }
   return Object.freeze({
     nodeEnv: parsed.NODE_ENV,
     port: parsed.PORT,
@@ -151,6 +175,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logFormat: parsed.LOG_FORMAT ?? (parsed.K_SERVICE ? 'gcp' : 'json'),
     googleCloudProject: parsed.GOOGLE_CLOUD_PROJECT,
     metricsPort: parsed.METRICS_PORT,
+    carrier: {
+      kind: parsed.CARRIER,
+      url: parsed.CARRIER_URL,
+      timeoutMs: parsed.CARRIER_TIMEOUT_MS,
+      maxAttempts: parsed.CARRIER_MAX_ATTEMPTS,
+      retryBaseMs: parsed.CARRIER_RETRY_BASE_MS,
+      maxConnections: parsed.CARRIER_MAX_CONNECTIONS,
+    },
+    dispatcher: {
+      enabled: parsed.DISPATCHER === 'on',
+      batchSize: parsed.DISPATCHER_BATCH_SIZE,
+      concurrency: parsed.DISPATCHER_CONCURRENCY,
+      pollMs: parsed.DISPATCHER_POLL_MS,
+    },
   });
 }
 

@@ -39,6 +39,15 @@ describe('loadConfig', () => {
       logFormat: 'json',
       googleCloudProject: undefined,
       metricsPort: undefined,
+      carrier: {
+        kind: 'sandbox',
+        url: undefined,
+        timeoutMs: 10_000,
+        maxAttempts: 5,
+        retryBaseMs: 500,
+        maxConnections: 16,
+      },
+      dispatcher: { enabled: true, batchSize: 64, concurrency: 256, pollMs: 1000 },
     });
   });
 
@@ -71,6 +80,16 @@ describe('loadConfig', () => {
         LOG_FORMAT: 'gcp',
         GOOGLE_CLOUD_PROJECT: 'my-project-123',
         METRICS_PORT: '9464',
+        CARRIER: 'http',
+        CARRIER_URL: 'https://carrier.example/v1',
+        CARRIER_TIMEOUT_MS: '3000',
+        CARRIER_MAX_ATTEMPTS: '3',
+        CARRIER_RETRY_BASE_MS: '200',
+        CARRIER_MAX_CONNECTIONS: '8',
+        DISPATCHER: 'off',
+        DISPATCHER_BATCH_SIZE: '10',
+        DISPATCHER_CONCURRENCY: '20',
+        DISPATCHER_POLL_MS: '250',
       }),
     ).toEqual({
       nodeEnv: 'test',
@@ -98,6 +117,15 @@ describe('loadConfig', () => {
       logFormat: 'gcp',
       googleCloudProject: 'my-project-123',
       metricsPort: 9464,
+      carrier: {
+        kind: 'http',
+        url: 'https://carrier.example/v1',
+        timeoutMs: 3000,
+        maxAttempts: 3,
+        retryBaseMs: 200,
+        maxConnections: 8,
+      },
+      dispatcher: { enabled: false, batchSize: 10, concurrency: 20, pollMs: 250 },
     });
   });
 
@@ -129,10 +157,22 @@ describe('loadConfig', () => {
     ['DB_POOL_SIZE', '1000'],
     ['RECHARGE_BATCH_MAX_SIZE', '0'],
     ['RECHARGE_BATCH_IN_FLIGHT', '101'],
+    ['CARRIER', 'celcoin'],
+    ['CARRIER_URL', 'ftp://carrier'],
+    ['CARRIER_TIMEOUT_MS', '50'],
+    ['CARRIER_MAX_ATTEMPTS', '0'],
+    ['DISPATCHER', 'maybe'],
+    ['DISPATCHER_POLL_MS', '10'],
   ])('when %s=%s, then start-up fails with a ConfigError naming the variable', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toContain(name);
     expect(error.message).toMatch(/^invalid environment variable /);
+  });
+
+  it('when CARRIER=http has no CARRIER_URL, then start-up fails naming CARRIER_URL', () => {
+    expect(configError({ CARRIER: 'http' }).message).toBe(
+      'invalid environment variable CARRIER_URL: required when CARRIER=http',
+    );
   });
 
   it('when DATABASE_URL is not a PostgreSQL URL, then the error names it without echoing the value', () => {

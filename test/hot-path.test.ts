@@ -137,9 +137,10 @@ describe.each(postgresTargets)('the phone number listing as the table grows (%s)
     const app = await buildApp(testConfig(), { database, logStream: new PassThrough() });
     try {
       await sql`
-        insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
+        insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client,
+                               status, updated_at)
         select gen_random_uuid(), now() - (n || ' seconds')::interval, 'claro_11', 'claro_10',
-               '55119' || lpad((n % 2000)::text, 8, '0'), 1000, 'client_' || (n % 7)
+               '55119' || lpad((n % 2000)::text, 8, '0'), 1000, 'client_' || (n % 7), 'completed', now()
         from generate_series(1, 100000) as n`.execute(database.db);
       await sql`analyze recharges`.execute(database.db);
       const key = await createKey(app, ['recharges:read']);

@@ -25,6 +25,7 @@ const STATUSES: Record<string, number[]> = {
   revokeApiKey: [204, 400, 404, ...KEYED],
   listAuditEvents: [200, 400, ...KEYED],
   getMetrics: [200, ...KEYED],
+  listSandboxCarrierTopUps: [200, 400, ...KEYED],
   checkLiveness: [200, ...COMMON],
   checkReadiness: [200, ...COMMON],
 };
@@ -33,7 +34,7 @@ const SUCCESS_HEADERS: Record<string, Record<number, string[]>> = {
   listCompanyProducts: { 200: ['ETag'], 304: ['ETag'] },
   createCompanyProducts: { 201: ['Location', 'ETag'] },
   replaceCompanyProducts: { 200: ['ETag'] },
-  createPhoneRecharge: { 201: ['Location', 'Idempotent-Replayed'] },
+  createPhoneRecharge: { 201: ['Location', 'Idempotent-Replayed', 'Preference-Applied'] },
   listPhoneRecharges: { 200: ['Link'] },
   listAuditEvents: { 200: ['Link'] },
 };

@@ -26,6 +26,7 @@ const DOCUMENTED_ROUTES: Record<string, string[]> = {
   '/AuditEvents': ['get'],
   '/CompanyProducts': ['delete', 'get', 'post', 'put'],
   '/PhoneRecharges': ['get', 'post'],
+  '/SandboxCarrier/TopUps': ['get'],
   '/healthz': ['get'],
   '/metrics': ['get'],
   '/readyz': ['get'],

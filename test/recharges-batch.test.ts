@@ -36,7 +36,7 @@ describe.each(databaseTargets)('recharges stored in batches on %s', (target) => 
       .values({ company_id: 'claro_11', product_id: 'claro_10', value_cents: 1000 })
       .execute();
     // One statement at a time: what arrives while it runs queues, and goes in the next one.
-    recharges = createRechargeRepository(database.db, { maxSize: 10, maxInFlight: 1 });
+    recharges = createRechargeRepository(database.db, { batching: { maxSize: 10, maxInFlight: 1 } });
   });
   afterEach(() => database.close());
 
@@ -76,7 +76,14 @@ describe.each(databaseTargets)('recharges stored in batches on %s', (target) => 
     expect(outcomes[6]).toMatchObject({ fingerprint: 'f-k', recharge: { id: id(3) } });
     const created = outcomes[1];
     if (created?.outcome !== 'created') throw new Error('not created');
-    expect(created.recharge).toEqual({ ...recharge(3), client: undefined, created_at: expect.any(Date) });
+    expect(created.recharge).toEqual({
+      ...recharge(3),
+      client: undefined,
+      created_at: expect.any(Date),
+      status: 'pending',
+      updated_at: created.recharge.created_at,
+      failure_code: null,
+    });
     // 2 alone; 3–7 and 9 together; 8, a repeat of 3's key, after them.
     expect(inserts()).toHaveLength(3);
 
@@ -132,7 +139,7 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
           return result;
         },
       });
-      const recharges = createRechargeRepository(counted, { maxSize: 10, maxInFlight: 1 });
+      const recharges = createRechargeRepository(counted, { batching: { maxSize: 10, maxInFlight: 1 } });
       const priced = (n: number, product: string) =>
         recharges.insertPriced(recharge(n, { company_id: 'vivo_21', product_id: product }));
       // p2 is held elsewhere, so the batch below holds p1 and waits for p2.

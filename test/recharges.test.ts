@@ -43,6 +43,9 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
       product_id: 'claro_10',
       phone_number: PHONE,
       value: 10,
+      status: 'pending',
+      updated_at: created.created_at,
+      failure_code: null,
     });
     expect(response.headers.location).toBe(`/PhoneRecharges?id=${created.id}`);
     expect(Math.abs(Date.parse(created.created_at) - Date.now())).toBeLessThan(5000);

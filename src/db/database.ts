@@ -3,6 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { type ColumnType, Kysely, type LogEvent, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { unavailable } from '../shared/errors.js';
+import { listenOn } from './listen.js';
 import { PGliteDialect } from './pglite-dialect.js';
 
 export interface CompaniesTable {
@@ -33,6 +34,36 @@ export interface RechargesTable {
   value_cents: number;
   /** The client (tenant) of the API key that made it. */
   client: string;
+  status: RechargeStatus;
+  updated_at: Date;
+  failure_code: FailureCode | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_step: 'send' | 'query' | null;
+  next_attempt_at: Date | null;
+  claims: ColumnType<number, number | undefined, number>;
+}
+
+export type RechargeStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'reversed';
+export type FailureCode =
+  | 'invalid_number'
+  | 'barred_number'
+  | 'carrier_declined'
+  | 'carrier_unavailable'
+  | 'carrier_reversed';
+
+export interface SandboxCarrierTopUpsTable {
+  id: ColumnType<string, never, never>;
+  reference: string;
+  phone_number: string;
+  value_cents: number;
+  credited_at: Date;
+  reversed_at: Date | null;
+}
+
+export interface SandboxCarrierRequestsTable {
+  reference: string;
+  sends: number;
+  refusal: string | null;
 }
 
 export interface ApiKeysTable {
@@ -73,6 +104,9 @@ export interface DB {
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  sandbox_carrier_top_ups: SandboxCarrierTopUpsTable;
+  sandbox_carrier_requests: SandboxCarrierRequestsTable;
+  carrier_feed_cursors: { carrier: string; seen_until: Date };
 }
 
 export type Database = {
@@ -82,6 +116,11 @@ export type Database = {
   ping(): Promise<boolean>;
   /** The pg pool's connections (for /metrics); null on PGlite, which has no pool. */
   poolStats(): PoolStats | null;
+  /**
+   * Calls `onNotify` on every NOTIFY of `channel` from any process (LISTEN on a connection of its own).
+   * PGlite lives in one process, which wakes its own listeners directly: there it does nothing.
+   */
+  listen(channel: string, onNotify: () => void): { close(): Promise<void> };
   close(): Promise<void>;
 };
 
@@ -126,6 +165,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     },
     poolStats: () =>
       pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null,
+    listen: (channel, onNotify) =>
+      options.url ? listenOn(options.url, channel, onNotify) : { close: async () => {} },
     close: () => db.destroy(),
   };
 }

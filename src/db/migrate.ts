@@ -5,6 +5,7 @@ import * as access from './migrations/0002-access.js';
 import * as idempotency from './migrations/0003-idempotency.js';
 import * as catalogVersion from './migrations/0004-catalog-version.js';
 import * as idempotencyForeignKey from './migrations/0005-idempotency-recharge-fk.js';
+import * as lifecycle from './migrations/0006-lifecycle.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
 const migrations: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0003-idempotency': idempotency,
   '0004-catalog-version': catalogVersion,
   '0005-idempotency-recharge-fk': idempotencyForeignKey,
+  '0006-lifecycle': lifecycle,
 };
 
 /** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */

@@ -62,6 +62,10 @@ export const RESPONSE_HEADERS = {
     description: 'Present when this is the first answer to the same Idempotency-Key, sent again',
     schema: { type: 'string', enum: ['true'] },
   },
+  'Preference-Applied': {
+    description: 'Present when a `Prefer: wait=N` was honoured: the wait applied, in seconds (at most 30)',
+    schema: { type: 'string', examples: ['wait=10'] },
+  },
 } as const;
 
 export type ResponseHeader = keyof typeof RESPONSE_HEADERS;

@@ -25,6 +25,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     ADMIN_API_KEY: TEST_ADMIN_KEY,
     // Parallel test files on two cores lag the event loop; the overload test sets its own threshold.
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Recharges stay as stored unless a test dispatches them (the lifecycle tests turn it on).
+    DISPATCHER: 'off',
     ...env,
   });
 }

@@ -1,5 +1,11 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import { CONNECT_TIMEOUT_MS, type DB, preparedStatement } from '../../db/database.js';
+import {
+  CONNECT_TIMEOUT_MS,
+  type DB,
+  type FailureCode,
+  preparedStatement,
+  type RechargeStatus,
+} from '../../db/database.js';
 import { createBatcher } from '../../shared/batcher.js';
 import { unavailable } from '../../shared/errors.js';
 
@@ -10,9 +16,14 @@ export type RechargeRecord = {
   product_id: string;
   phone_number: string;
   value_cents: number;
+  status: RechargeStatus;
+  updated_at: Date;
+  failure_code: FailureCode | null;
 };
 
-export type NewRecharge = Omit<RechargeRecord, 'created_at'> & { client: string };
+export type NewRecharge = Omit<RechargeRecord, 'created_at' | 'status' | 'updated_at' | 'failure_code'> & {
+  client: string;
+};
 
 /** An Idempotency-Key and the fingerprint of the request that carries it. */
 export type IdempotencyClaim = { key: string; fingerprint: string };
@@ -38,6 +49,9 @@ type PricedRow = {
   existing_product_id: string | null;
   existing_phone_number: string | null;
   existing_value_cents: number | null;
+  existing_status: RechargeStatus | null;
+  existing_updated_at: Date | null;
+  existing_failure_code: FailureCode | null;
 };
 
 /** One recharge to insert, with its key if it has one. */
@@ -50,18 +64,35 @@ const UNIQUE_VIOLATION = '23505';
 
 export type PageCursor = { created_at: Date; id: string };
 
-const COLUMNS = ['id', 'created_at', 'company_id', 'product_id', 'phone_number', 'value_cents'] as const;
+export const RECHARGE_COLUMNS = [
+  'id',
+  'created_at',
+  'company_id',
+  'product_id',
+  'phone_number',
+  'value_cents',
+  'status',
+  'updated_at',
+  'failure_code',
+] as const;
 
-export function createRechargeRepository(db: Kysely<DB>, batching?: InsertBatching) {
+export type RechargeRepositoryOptions = {
+  batching?: InsertBatching | undefined;
+  /** A channel to NOTIFY when recharges are stored, for dispatchers in other processes to wake. */
+  notifyChannel?: string | undefined;
+};
+
+export function createRechargeRepository(db: Kysely<DB>, options: RechargeRepositoryOptions = {}) {
+  const { batching, notifyChannel = null } = options;
   async function insertOne({ recharge, claim }: PricedItem): Promise<PricedInsert> {
     let row: PricedRow | undefined;
     try {
-      [row] = (await pricedInsert(db, [{ recharge, claim }])).rows;
+      [row] = (await pricedInsert(db, [{ recharge, claim }], notifyChannel)).rows;
     } catch (error) {
       // Two requests with one key both passed the lock in turn, and the second saw no key in its
       // snapshot: the primary key refused it, and the first one's recharge is the answer.
       if (!claim || sqlState(error) !== UNIQUE_VIOLATION) throw error;
-      [row] = (await pricedInsert(db, [{ recharge, claim }])).rows;
+      [row] = (await pricedInsert(db, [{ recharge, claim }], notifyChannel)).rows;
     }
     return outcomeOf(recharge, row);
   }
@@ -70,7 +101,7 @@ export function createRechargeRepository(db: Kysely<DB>, batching?: InsertBatchi
     if (items.length === 1) return Promise.allSettled(items.map(insertOne));
     let rows: PricedRow[];
     try {
-      ({ rows } = await pricedInsert(db, items));
+      ({ rows } = await pricedInsert(db, items, notifyChannel));
     } catch (error) {
       // PostgreSQL refused the statement (a key's race, a deadlock) and rolled all of it back: each
       // recharge is tried again on its own, and only its own failure reaches its request. A lost
@@ -124,7 +155,7 @@ export function createRechargeRepository(db: Kysely<DB>, batching?: InsertBatchi
 
     /** `client` null: any client's (admin). */
     async findById(id: string, client: string | null): Promise<RechargeRecord | null> {
-      let query = db.selectFrom('recharges').select(COLUMNS).where('id', '=', id);
+      let query = db.selectFrom('recharges').select(RECHARGE_COLUMNS).where('id', '=', id);
       if (client !== null) query = query.where('client', '=', client);
       return (await query.executeTakeFirst()) ?? null;
     },
@@ -138,7 +169,7 @@ export function createRechargeRepository(db: Kysely<DB>, batching?: InsertBatchi
     ): Promise<RechargeRecord[]> {
       let query = db
         .selectFrom('recharges')
-        .select(COLUMNS)
+        .select(RECHARGE_COLUMNS)
         .where('phone_number', '=', phoneNumber)
         .orderBy('created_at')
         .orderBy('id')
@@ -169,6 +200,9 @@ function outcomeOf(recharge: NewRecharge, row: PricedRow | undefined): PricedIns
         product_id: row.existing_product_id as string,
         phone_number: row.existing_phone_number as string,
         value_cents: row.existing_value_cents as number,
+        status: row.existing_status as RechargeStatus,
+        updated_at: row.existing_updated_at as Date,
+        failure_code: row.existing_failure_code,
       },
       fingerprint: row.existing_fingerprint as string,
     };
@@ -176,7 +210,16 @@ function outcomeOf(recharge: NewRecharge, row: PricedRow | undefined): PricedIns
   if (!row.acquired) return { outcome: 'in_flight' };
   if (row.created_at) {
     const { client: _client, ...stored } = recharge;
-    return { outcome: 'created', recharge: { ...stored, created_at: row.created_at } };
+    return {
+      outcome: 'created',
+      recharge: {
+        ...stored,
+        created_at: row.created_at,
+        status: 'pending',
+        updated_at: row.created_at,
+        failure_code: null,
+      },
+    };
   }
   if (row.product_value_cents !== null) {
     return { outcome: 'value_mismatch', productValueCents: row.product_value_cents };
@@ -192,8 +235,8 @@ function sqlState(error: unknown): string | undefined {
 
 // Its text never changes (a prepared statement's must not), so it is written out once, not built by Kysely
 // per request. One row of each array per recharge, in order: $1 key, $2 client, $3 company_id,
-// $4 product_id, $5 id, $6 phone_number, $7 value_cents, $8 fingerprint; one answer row per recharge, in
-// the same order. Product rows are locked in (company_id, product_id) order, as catalog writes lock them.
+// $4 product_id, $5 id, $6 phone_number, $7 value_cents, $8 fingerprint; $9 the channel to NOTIFY (null:
+// none); one answer row per recharge, in the same order. Product rows are locked in (company_id, product_id) order, as catalog writes lock them.
 const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
     with input as (
       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
@@ -211,7 +254,8 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
       select i.ord, e.*
       from input i
       cross join lateral (
-        select k.fingerprint, r.id, r.created_at, r.company_id, r.product_id, r.phone_number, r.value_cents
+        select k.fingerprint, r.id, r.created_at, r.company_id, r.product_id, r.phone_number, r.value_cents,
+               r.status, r.updated_at, r.failure_code
         from idempotency_keys k join recharges r on r.id = k.recharge_id
         where k.client = i.client and k.key = i.key
         limit 1
@@ -225,9 +269,11 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
       order by p.company_id collate "C", p.product_id collate "C"
       for share of p
     ), inserted as (
-      insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client)
+      -- Stored as pending and due at once: the row is the dispatcher's outbox (migration 0006).
+      insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client,
+                             status, updated_at, next_step, next_attempt_at)
       select i.id, statement_timestamp(), i.company_id, i.product_id, i.phone_number, p.value_cents,
-             i.client
+             i.client, 'pending', statement_timestamp(), 'send', statement_timestamp()
       from input i join product p on p.ord = i.ord
       where p.value_cents = i.value_cents
       returning id, created_at
@@ -237,15 +283,20 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
       select i.client, i.key, i.fingerprint, n.id, n.created_at
       from inserted n join input i on i.id = n.id
       where i.key is not null
+    ), notified as (
+      -- Delivered at commit, so a dispatcher that wakes finds the rows.
+      select pg_notify($9::text, '') from (select 1 from inserted limit 1) stored where $9::text is not null
     )
-    select l.acquired,
+    select l.acquired, (select count(*) from notified) > 0 as notified,
            -- A priced product's company exists (a foreign key says so); only a refusal looks.
            p.ord is not null or exists (select 1 from companies c where c.company_id = i.company_id)
              as company_exists,
            p.value_cents as product_value_cents, n.created_at,
            e.fingerprint as existing_fingerprint, e.id as existing_id, e.created_at as existing_created_at,
            e.company_id as existing_company_id, e.product_id as existing_product_id,
-           e.phone_number as existing_phone_number, e.value_cents as existing_value_cents
+           e.phone_number as existing_phone_number, e.value_cents as existing_value_cents,
+           e.status as existing_status, e.updated_at as existing_updated_at,
+           e.failure_code as existing_failure_code
     from input i
     join lock l on l.ord = i.ord
     left join existing e on e.ord = i.ord
@@ -253,7 +304,7 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
     left join inserted n on n.id = i.id
     order by i.ord`;
 
-function pricedInsert(db: Kysely<DB>, items: PricedItem[]) {
+function pricedInsert(db: Kysely<DB>, items: PricedItem[], notifyChannel: string | null) {
   const parameters = [
     items.map(({ claim }) => claim?.key ?? null),
     items.map(({ recharge }) => recharge.client),
@@ -263,6 +314,7 @@ function pricedInsert(db: Kysely<DB>, items: PricedItem[]) {
     items.map(({ recharge }) => recharge.phone_number),
     items.map(({ recharge }) => recharge.value_cents),
     items.map(({ claim }) => claim?.fingerprint ?? null),
+    notifyChannel,
   ];
   return db.executeQuery<PricedRow>(CompiledQuery.raw(PRICED_INSERT, parameters));
 }

@@ -13,6 +13,7 @@ import {
 import { refuseOtherMethods } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
 import { problems, success } from '../../shared/openapi.js';
+import { preferredWaitSeconds } from '../../shared/prefer.js';
 import { moneyToCents } from '../../shared/schemas.js';
 import type { RechargeRecord } from './recharges.repository.js';
 import {
@@ -40,7 +41,17 @@ const KEY = '[!#-~](?:[ !#-~]{0,253}[!#-~])?';
 const IDEMPOTENCY_KEY_PATTERN = `^(?:${KEY}|"${KEY}")$`;
 const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 
-const IdempotencyHeaders = Type.Object({
+const WAIT_DESCRIPTION = [
+  'Without `Prefer`, the answer comes as soon as the recharge is stored and paid for (`pending`). With',
+  '`Prefer: wait=N` (N 1–30; more counts as 30) it comes when the recharge is final or after N seconds,',
+  'whichever is first, with its status then, still 201, and `Preference-Applied: wait=N`. A malformed',
+  'preference is ignored.',
+].join(' ');
+
+const PostHeaders = Type.Object({
+  prefer: Type.Optional(
+    Type.String({ description: 'wait=N: answer when final or after N seconds', examples: ['wait=10'] }),
+  ),
   'idempotency-key': Type.Optional(
     Type.String({
       pattern: IDEMPOTENCY_KEY_PATTERN,
@@ -74,11 +85,17 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
         tags: ['recharges'],
         summary: 'Make a recharge, once: retries with the same Idempotency-Key return the first result',
         operationId: 'createPhoneRecharge',
-        description: IDEMPOTENCY_DESCRIPTION,
-        headers: IdempotencyHeaders,
+        description: `${IDEMPOTENCY_DESCRIPTION}\n\n${WAIT_DESCRIPTION}`,
+        headers: PostHeaders,
         body: Type.Ref(RechargeInputSchema),
         response: {
-          201: success(RechargeRef, 'The recharge made', 'Location', 'Idempotent-Replayed'),
+          201: success(
+            RechargeRef,
+            'The recharge made (or, replayed, as it is now)',
+            'Location',
+            'Idempotent-Replayed',
+            'Preference-Applied',
+          ),
           ...problems(
             idempotencyKeyInFlight(),
             unknownCompany('vivo_11'),
@@ -96,13 +113,19 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
     },
     async (request, reply) => {
       const { value, ...rest } = request.body;
-      const { recharge, replayed } = await service.createRecharge(
+      const created = await service.createRecharge(
         { ...rest, value_cents: moneyToCents(value, '/value') },
         principalOf(request).client,
         unquoteIdempotencyKey(request.headers['idempotency-key']),
       );
+      let { recharge } = created;
+      const waitSeconds = preferredWaitSeconds(request.headers.prefer);
+      if (waitSeconds !== undefined) {
+        recharge = await service.awaitOutcome(recharge, waitSeconds);
+        reply.header('preference-applied', `wait=${waitSeconds}`);
+      }
       reply.code(201).header('location', `${PATH}?id=${recharge.id}`);
-      if (replayed) reply.header('idempotent-replayed', 'true');
+      if (created.replayed) reply.header('idempotent-replayed', 'true');
       return toApi(recharge);
     },
   );
@@ -152,7 +175,7 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
   refuseOtherMethods(app, PATH, ['GET', 'HEAD', 'POST']);
 };
 
-function toApi(recharge: RechargeRecord): Recharge {
+export function toApi(recharge: RechargeRecord): Recharge {
   return {
     id: recharge.id,
     created_at: recharge.created_at.toISOString(),
@@ -160,5 +183,8 @@ function toApi(recharge: RechargeRecord): Recharge {
     product_id: recharge.product_id,
     phone_number: recharge.phone_number,
     value: fromCents(recharge.value_cents),
+    status: recharge.status,
+    updated_at: recharge.updated_at.toISOString(),
+    failure_code: recharge.failure_code,
   };
 }

@@ -2,6 +2,15 @@ import { type Static, Type } from '@sinclair/typebox';
 import { IdentifierSchema, MoneySchema, PhoneNumberSchema } from '../../shared/schemas.js';
 
 export const MAX_PAGE_SIZE = 500;
+
+export const RECHARGE_STATUSES = ['pending', 'processing', 'completed', 'failed', 'reversed'] as const;
+export const FAILURE_CODES = [
+  'invalid_number',
+  'barred_number',
+  'carrier_declined',
+  'carrier_unavailable',
+  'carrier_reversed',
+] as const;
 export const DEFAULT_PAGE_SIZE = 100;
 
 export const RechargeInputSchema = Type.Object(
@@ -31,6 +40,20 @@ export const RechargeSchema = Type.Object(
     product_id: Type.String(),
     phone_number: Type.String({ description: 'Digits only', examples: ['5511999999999'] }),
     value: Type.Number({ examples: [10.0] }),
+    status: Type.Union(
+      RECHARGE_STATUSES.map((status) => Type.Literal(status)),
+      {
+        description:
+          'pending: paid, not yet sent; processing: sent, outcome not known yet; completed: credited; ' +
+          'failed: refused or undeliverable, refunded; reversed: the carrier undid the credit, refunded',
+        examples: ['completed'],
+      },
+    ),
+    updated_at: Type.String({ format: 'date-time', description: 'When status last changed' }),
+    failure_code: Type.Union([...FAILURE_CODES.map((code) => Type.Literal(code)), Type.Null()], {
+      description: 'Why it failed or was reversed; null otherwise',
+      examples: [null],
+    }),
   },
   { $id: 'Recharge', additionalProperties: false },
 );

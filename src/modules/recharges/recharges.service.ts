@@ -10,6 +10,7 @@ import {
   valueMismatch,
 } from '../../shared/errors.js';
 import { normalizePhoneNumber } from '../../shared/phone.js';
+import { isFinal, type OutcomeWaiters } from './outcome-waiters.js';
 import type { NewRecharge, PageCursor, RechargeRecord, RechargeRepository } from './recharges.repository.js';
 
 export type RechargeRequest = Omit<NewRecharge, 'id' | 'client'>;
@@ -20,9 +21,15 @@ const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function createRechargeService({
   recharges,
+  waiters,
+  onCreated = () => {},
   newId = uuidv7,
 }: {
   recharges: RechargeRepository;
+  /** Where `Prefer: wait` waits for outcomes; without it, a recharge is answered as it is. */
+  waiters?: OutcomeWaiters;
+  /** Told after a recharge is stored, to dispatch it at once. */
+  onCreated?: () => void;
   newId?: () => string;
 }) {
   return {
@@ -42,6 +49,7 @@ export function createRechargeService({
       const result = await recharges.insertPriced({ ...normalized, id: newId(), client }, claim);
       switch (result.outcome) {
         case 'created':
+          onCreated();
           return { recharge: result.recharge, replayed: false };
         case 'replayed':
           if (result.fingerprint !== fingerprint) throw idempotencyKeyReused();
@@ -55,6 +63,16 @@ export function createRechargeService({
         case 'value_mismatch':
           throw valueMismatch(input.product_id, result.productValueCents, input.value_cents);
       }
+    },
+
+    /**
+     * The recharge once final, or as it is after `seconds`. The wait holds no connection: a waiter is a
+     * promise and a timer until the outcome is recorded or the time is up, then one read.
+     */
+    async awaitOutcome(recharge: RechargeRecord, seconds: number): Promise<RechargeRecord> {
+      if (!waiters || isFinal(recharge)) return recharge;
+      const final = await waiters.wait(recharge.id, seconds * 1000);
+      return final ?? (await recharges.findById(recharge.id, null)) ?? recharge;
     },
 
     /** Forgets idempotency keys older than the retention (their recharges stay); returns how many. */

@@ -1,0 +1,239 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { createBatcher } from '../../shared/batcher.js';
+import type { Carrier, SendOutcome, StatusOutcome } from '../carrier/carrier.port.js';
+import type { RechargeRecord } from '../recharges/index.js';
+import type { ClaimedRecharge, DispatcherRepository, Outcome } from './dispatcher.repository.js';
+import { type Decision, decide, type RetryPolicy } from './lifecycle.js';
+
+export type DispatcherOptions = {
+  repository: DispatcherRepository;
+  carrier: Carrier;
+  log: FastifyBaseLogger;
+  policy: RetryPolicy;
+  /** Bounds one carrier call; a claim's lease is this plus a margin. */
+  callTimeoutMs: number;
+  batchSize: number;
+  /** Carrier calls in flight at most. */
+  concurrency: number;
+  /** The safety net: how often to look for due work nobody woke this instance for. */
+  pollMs: number;
+  /** Told of every recharge whose status this instance recorded (waiters, webhooks, metrics). */
+  onRecorded?: (recharges: RechargeRecord[]) => void;
+  observe?: DispatcherObserver;
+};
+
+export type DispatcherObserver = {
+  claimed(recharge: ClaimedRecharge): void;
+  called(step: 'send' | 'query', outcome: SendOutcome | StatusOutcome, seconds: number): void;
+  retried(): void;
+};
+
+const LEASE_MARGIN_MS = 5000;
+const FEED_INTERVAL_MS = 1000;
+/** The reversal feed is read again from a little before where it stopped: entries may commit late. */
+const FEED_OVERLAP_MS = 5000;
+
+/**
+ * Sends due recharges to the carrier and records what came of them. It is woken in-process when a
+ * recharge is stored here, by LISTEN/NOTIFY for other instances' recharges, by its own timer when a retry
+ * it scheduled comes due, and by a slow poll for everything else (another instance's retries, the leases
+ * of instances that died). Work is claimed and recorded in batches; every instance may run one.
+ */
+export function createDispatcher(options: DispatcherOptions) {
+  const { repository, carrier, log, policy, callTimeoutMs, batchSize, concurrency } = options;
+  const leaseMs = callTimeoutMs + LEASE_MARGIN_MS;
+  let stopped = true;
+  let inFlight = 0;
+  let claiming = false;
+  /** Set by a wake, cleared by a claim that found less than it asked for. */
+  let wanted = false;
+  let pollTimer: NodeJS.Timeout | undefined;
+  let dueTimer: NodeJS.Timeout | undefined;
+  let dueAt = Number.POSITIVE_INFINITY;
+  let feedTimer: NodeJS.Timeout | undefined;
+  const running = new Set<Promise<void>>();
+
+  const record = createBatcher<Outcome, RechargeRecord | undefined>(
+    async (outcomes) => {
+      const recorded = await repository.record(outcomes);
+      if (recorded.length > 0) options.onRecorded?.(recorded);
+      const byId = new Map(recorded.map((recharge) => [recharge.id, recharge]));
+      return outcomes.map((outcome) => ({ status: 'fulfilled', value: byId.get(outcome.id) }));
+    },
+    { maxSize: 256, maxInFlight: 2 },
+  );
+
+  function track(promise: Promise<void>) {
+    const settled = promise.catch((error: unknown) => log.error({ err: error }, 'dispatcher task failed'));
+    running.add(settled);
+    void settled.finally(() => running.delete(settled));
+  }
+
+  function pump() {
+    if (stopped || claiming || !wanted) return;
+    const room = Math.min(batchSize, concurrency - inFlight);
+    if (room <= 0) return;
+    claiming = true;
+    track(claimAndRun(room));
+  }
+
+  async function claimAndRun(limit: number) {
+    let claimed: ClaimedRecharge[] = [];
+    try {
+      claimed = await repository.claim(limit, leaseMs);
+      if (claimed.length < limit) wanted = false;
+    } catch (error) {
+      // The database is away: the poll tries again, and nothing was claimed.
+      wanted = false;
+      log.warn({ err: error }, 'dispatcher could not claim work; the next poll tries again');
+    } finally {
+      claiming = false;
+    }
+    inFlight += claimed.length;
+    for (const recharge of claimed) {
+      options.observe?.claimed(recharge);
+      track(
+        handle(recharge).finally(() => {
+          inFlight -= 1;
+          pump();
+        }),
+      );
+    }
+    pump();
+  }
+
+  async function handle(recharge: ClaimedRecharge) {
+    const started = performance.now();
+    const outcome = await call(recharge);
+    const seconds = (performance.now() - started) / 1000;
+    options.observe?.called(recharge.step, outcome, seconds);
+    const ageMs = Date.now() - recharge.created_at.getTime();
+    const decision = decide(recharge.step, outcome, recharge.attempts, ageMs, policy);
+    log.info(
+      { recharge_id: recharge.id, step: recharge.step, attempts: recharge.attempts, outcome: outcome.kind },
+      'carrier call',
+    );
+    if (decision.kind === 'later' && decision.step === 'send') options.observe?.retried();
+    try {
+      await record(outcomeOf(recharge, decision));
+      if (decision.kind === 'later') scheduleAt(Date.now() + decision.delayMs);
+    } catch (error) {
+      // The lease runs out and another claim asks the carrier again: the outcome is recorded then.
+      log.warn({ err: error, recharge_id: recharge.id }, 'carrier outcome not recorded; it is asked again');
+    }
+  }
+
+  async function call(recharge: ClaimedRecharge): Promise<SendOutcome | StatusOutcome> {
+    try {
+      if (recharge.step === 'query') return await carrier.status(recharge.id);
+      return await carrier.send({
+        reference: recharge.id,
+        phoneNumber: recharge.phone_number,
+        valueCents: recharge.value_cents,
+      });
+    } catch (error) {
+      // An adapter answers outcomes, but a fault inside one (the sandbox's database going away) may throw:
+      // a send that threw may have been applied, so it is asked about, never simply sent again.
+      log.warn({ err: error, recharge_id: recharge.id }, 'carrier call failed');
+      return { kind: 'unknown' };
+    }
+  }
+
+  /** Keeps one timer, for the earliest retry this instance scheduled. */
+  function scheduleAt(at: number) {
+    if (stopped || at >= dueAt) return;
+    clearTimeout(dueTimer);
+    dueAt = at;
+    dueTimer = setTimeout(
+      () => {
+        dueAt = Number.POSITIVE_INFINITY;
+        wake();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    dueTimer.unref();
+  }
+
+  function wake() {
+    wanted = true;
+    pump();
+  }
+
+  async function readFeed() {
+    try {
+      const cursor = (await repository.feedCursor(carrier.name)) ?? new Date(0);
+      const reversals = await carrier.reversalsSince(new Date(cursor.getTime() - FEED_OVERLAP_MS));
+      const last = reversals.at(-1);
+      if (!last) return;
+      const { reversed, notYetCompleted } = await repository.applyReversals(
+        reversals.map((reversal) => reversal.reference),
+      );
+      if (reversed.length > 0) options.onRecorded?.(reversed);
+      const waiting = new Set(notYetCompleted);
+      // Stop before the first reversal that could not be applied yet: it is read again next time.
+      const blocked = reversals.find((reversal) => waiting.has(reversal.reference));
+      const seenUntil = blocked ? blocked.reversedAt : last.reversedAt;
+      if (seenUntil > cursor) await repository.advanceFeedCursor(carrier.name, seenUntil);
+    } catch (error) {
+      log.warn({ err: error }, 'carrier reversal feed not read; next second again');
+    }
+  }
+
+  function scheduleFeed() {
+    feedTimer = setTimeout(() => {
+      track(readFeed().finally(() => !stopped && scheduleFeed()));
+    }, FEED_INTERVAL_MS);
+    feedTimer.unref();
+  }
+
+  return {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      pollTimer = setInterval(wake, options.pollMs);
+      pollTimer.unref();
+      scheduleFeed();
+      wake();
+    },
+    /** Something was stored or came due: claim now rather than at the next poll. */
+    wake,
+    /** Stops claiming and waits for the calls in flight and their records: nothing is left claimed. */
+    async stop() {
+      stopped = true;
+      clearInterval(pollTimer);
+      clearTimeout(dueTimer);
+      clearTimeout(feedTimer);
+      while (running.size > 0) await Promise.allSettled([...running]);
+    },
+    /** Claims and runs what is due now, once, and waits for it (tests and the bench drive it this way). */
+    async runOnce(): Promise<number> {
+      const claimed = await repository.claim(batchSize, leaseMs);
+      await Promise.all(claimed.map(handle));
+      return claimed.length;
+    },
+    /** Reads the reversal feed once. */
+    readFeed,
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>;
+
+function outcomeOf(recharge: ClaimedRecharge, decision: Decision): Outcome {
+  const base = { id: recharge.id, claims: recharge.claims };
+  switch (decision.kind) {
+    case 'completed':
+      return { ...base, status: 'completed', failureCode: null, next: null };
+    case 'failed':
+      return { ...base, status: 'failed', failureCode: decision.failureCode, next: null };
+    case 'later':
+      return {
+        ...base,
+        status: 'processing',
+        failureCode: null,
+        next: { step: decision.step, delayMs: decision.delayMs },
+      };
+  }
+}

@@ -1,0 +1,55 @@
+import Fastify from 'fastify';
+import { ConfigError, loadConfig } from './config.js';
+import { createDatabase } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { createLifecycle } from './lifecycle.js';
+import { loggingOptions } from './logging.js';
+import { healthPlugin } from './plugins/health.js';
+import { createMetrics } from './plugins/metrics.js';
+
+// `npm run worker`: the dispatcher alone, for a deployment that keeps it apart from the API (whose
+// instances then run with DISPATCHER=off). It serves /healthz and /readyz on PORT for the platform's probes.
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig({ ...process.env, DISPATCHER: 'on' });
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`recharge-api worker: ${error.message}\n`);
+  process.exit(1);
+}
+
+const app = Fastify(loggingOptions(config, { level: config.logLevel }));
+const database = await createDatabase({
+  url: config.databaseUrl,
+  dataDir: config.dataDir,
+  poolSize: config.dbPoolSize,
+});
+await migrateToLatest(database.db);
+const lifecycle = createLifecycle(
+  config,
+  database,
+  app.log,
+  createMetrics({ poolStats: database.poolStats }),
+);
+await app.register(healthPlugin, { isReady: database.ping });
+app.addHook('onReady', async () => lifecycle.start());
+app.addHook('preClose', () => lifecycle.stop());
+app.addHook('onClose', async () => {
+  await lifecycle.close();
+  await database.close();
+});
+
+let closing = false;
+async function shutdown(signal: NodeJS.Signals) {
+  if (closing) return;
+  closing = true;
+  app.log.info({ signal }, 'worker stopping: no new claims, finishing the calls in flight');
+  const deadline = setTimeout(() => process.exit(1), config.shutdownTimeoutMs);
+  deadline.unref();
+  await app.close();
+  process.exit(0);
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);
+
+await app.listen({ port: config.port, host: config.host });

@@ -1,0 +1,150 @@
+import pino from 'pino';
+import { uuidv7 } from 'uuidv7';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Carrier } from '../src/modules/carrier/carrier.port.js';
+import { createSandboxCarrier } from '../src/modules/carrier/sandbox-carrier.js';
+import { createDispatcher, createDispatcherRepository } from '../src/modules/dispatcher/index.js';
+import { createTestApp, postJson, rechargeBody } from './helpers/app.js';
+import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+
+const log = pino({ level: 'silent' });
+
+/** Stores `count` paid recharges as the API does: pending and due now. */
+async function storePending(database: TestDatabase, count: number, phoneNumber = '5511999990000') {
+  const now = new Date();
+  const ids = Array.from({ length: count }, () => uuidv7());
+  await database.db
+    .insertInto('recharges')
+    .values(
+      ids.map((id) => ({
+        id,
+        created_at: now,
+        updated_at: now,
+        company_id: 'claro_11',
+        product_id: 'claro_10',
+        phone_number: phoneNumber,
+        value_cents: 1000,
+        client: 'dispatch',
+        status: 'pending' as const,
+        failure_code: null,
+        next_step: 'send' as const,
+        next_attempt_at: now,
+      })),
+    )
+    .execute();
+  return ids;
+}
+
+function dispatcherOn(database: TestDatabase, carrier: Carrier, batchSize = 16) {
+  return createDispatcher({
+    repository: createDispatcherRepository(database.db),
+    carrier,
+    log,
+    policy: { maxAttempts: 3, retryBaseMs: 20 },
+    callTimeoutMs: 1000,
+    batchSize,
+    concurrency: 64,
+    pollMs: 50,
+  });
+}
+
+async function unfinished(database: TestDatabase) {
+  const row = await database.db
+    .selectFrom('recharges')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('status', 'in', ['pending', 'processing'])
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+describe.each(databaseTargets)('the dispatcher on %s', (target) => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase(target);
+  });
+  afterAll(() => database.close());
+
+  it('shares the work of two instances without sending any reference twice', async () => {
+    const ids = await storePending(database, 400);
+    // Each instance has a carrier of its own, on the same books: a reference sent by both is credited twice.
+    const sent = [new Set<string>(), new Set<string>()];
+    const instances = sent.map((mine) => {
+      const sandbox = createSandboxCarrier(database.db);
+      const carrier: Carrier = {
+        ...sandbox,
+        send: (topUp) => {
+          mine.add(topUp.reference);
+          return sandbox.send(topUp);
+        },
+      };
+      return dispatcherOn(database, carrier, 8);
+    });
+    for (const instance of instances) instance.start();
+    await expect.poll(() => unfinished(database), { timeout: 20_000 }).toBe(0);
+    await Promise.all(instances.map((instance) => instance.stop()));
+    const [first, second] = sent as [Set<string>, Set<string>];
+    expect(first.size + second.size).toBe(ids.length);
+    expect([...first].filter((id) => second.has(id))).toEqual([]);
+    const credits = await database.db
+      .selectFrom('sandbox_carrier_top_ups')
+      .select(['reference', (eb) => eb.fn.countAll<string>().as('credits')])
+      .where('reference', 'in', ids)
+      .groupBy('reference')
+      .execute();
+    expect(credits).toHaveLength(ids.length);
+    expect(credits.every((row) => Number(row.credits) === 1)).toBe(true);
+  }, 30_000);
+
+  it('on stop, claims nothing more and finishes what it claimed: nothing is left claimed', async () => {
+    await storePending(database, 50);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const sandbox = createSandboxCarrier(database.db);
+    let calls = 0;
+    const slow: Carrier = {
+      ...sandbox,
+      send: async (topUp) => {
+        calls += 1;
+        await held;
+        return sandbox.send(topUp);
+      },
+    };
+    const dispatcher = dispatcherOn(database, slow, 10);
+    dispatcher.start();
+    await expect.poll(() => calls).toBeGreaterThan(0);
+    const stopped = dispatcher.stop();
+    release();
+    await stopped;
+    const inFlightAtStop = calls;
+    const rows = await database.db
+      .selectFrom('recharges')
+      .select(['status', (eb) => eb.fn.countAll<string>().as('count')])
+      .groupBy('status')
+      .execute();
+    const count = (status: string) => Number(rows.find((row) => row.status === status)?.count ?? 0);
+    // What it had claimed is recorded; the rest is still pending, due, for any instance to take.
+    expect(count('processing')).toBe(0);
+    expect(count('pending')).toBe(50 - inFlightAtStop);
+    expect(calls).toBe(inFlightAtStop);
+    await dispatcherOn(database, sandbox).runOnce();
+  });
+});
+
+describe('the lifecycle without Redis', () => {
+  it('completes recharges while the configured Redis cannot be reached', async () => {
+    const t = await createTestApp(databaseTargets[0] ?? 'pglite', {
+      DISPATCHER: 'on',
+      SEED_DEMO_DATA: 'true',
+      REDIS_URL: 'redis://127.0.0.1:9',
+    });
+    try {
+      const response = await postJson(t.app, '/PhoneRecharges', rechargeBody, { prefer: 'wait=10' });
+      expect(response.statusCode).toBe(201);
+      expect(response.json()).toMatchObject({ status: 'completed' });
+    } finally {
+      await t.close();
+    }
+  });
+});
