@@ -1,10 +1,12 @@
+import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
 import type { Carrier } from '../src/modules/carrier/carrier.port.js';
 import { createSandboxCarrier } from '../src/modules/carrier/sandbox-carrier.js';
 import { createDispatcher, createDispatcherRepository } from '../src/modules/dispatcher/index.js';
-import { createTestApp, postJson, rechargeBody } from './helpers/app.js';
+import { createTestApp, postJson, rechargeBody, sendAdminKeyByDefault, testConfig } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 
 const log = pino({ level: 'silent' });
@@ -129,6 +131,63 @@ describe.each(databaseTargets)('the dispatcher on %s', (target) => {
     expect(count('pending')).toBe(50 - inFlightAtStop);
     expect(calls).toBe(inFlightAtStop);
     await dispatcherOn(database, sandbox).runOnce();
+  });
+});
+
+describe.each(databaseTargets.filter((target) => target === 'postgres'))(
+  'instances that do not dispatch, on %s',
+  (target) => {
+    it('wake the dispatcher of another instance through NOTIFY, not its poll', async () => {
+      const database = await createTestDatabase(target);
+      const start = async (env: Record<string, string>) =>
+        sendAdminKeyByDefault(
+          await buildApp(testConfig({ SEED_DEMO_DATA: 'true', ...env }), {
+            database,
+            logStream: new PassThrough(),
+          }),
+        );
+      const api = await start({ DISPATCHER: 'off' });
+      // Its poll would come only after the test has ended: only a notification can wake it in time.
+      const worker = await start({ DISPATCHER: 'on', DISPATCHER_POLL_MS: '60000' });
+      try {
+        await Promise.all([api.ready(), worker.ready()]);
+        // The worker's LISTEN connection is opened in the background: give it a moment.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const response = await postJson(api, '/PhoneRecharges', rechargeBody, { prefer: 'wait=5' });
+        expect(response.json()).toMatchObject({ status: 'completed' });
+      } finally {
+        await worker.close();
+        await api.close();
+        await database.close();
+      }
+    });
+  },
+);
+
+describe('the lifecycle while the carrier is down', () => {
+  it('keeps /readyz at 200 and accepts recharges, which wait in processing and are retried', async () => {
+    const t = await createTestApp(databaseTargets[0] ?? 'pglite', {
+      DISPATCHER: 'on',
+      SEED_DEMO_DATA: 'true',
+      CARRIER: 'http',
+      CARRIER_URL: 'http://127.0.0.1:9',
+      CARRIER_RETRY_BASE_MS: '20',
+      CARRIER_MAX_ATTEMPTS: '20',
+    });
+    try {
+      expect((await t.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+      const response = await postJson(t.app, '/PhoneRecharges', rechargeBody, { prefer: 'wait=1' });
+      expect(response.statusCode).toBe(201);
+      expect(response.json()).toMatchObject({ status: 'processing', failure_code: null });
+      expect((await t.app.inject({ url: '/SandboxCarrier/TopUps?reference=x' })).statusCode).toBe(404);
+      const metrics = (await t.app.inject({ url: '/metrics' })).body;
+      expect(metrics).toMatch(/^carrier_retries_total [1-9]/m);
+      expect(metrics).toMatch(
+        /^carrier_call_duration_seconds_count\{operation="send",outcome="transient"\} [1-9]/m,
+      );
+    } finally {
+      await t.close();
+    }
   });
 });
 
