@@ -4,7 +4,7 @@ import { type AddressInfo, connect, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, rechargeBody } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
-import { type ServerProcess, startServerProcess } from './helpers/process.js';
+import { type ServerProcess, startServerDespiteDroppedSchemas } from './helpers/process.js';
 import {
   type ChunkVerdict,
   type ProxyLink,
@@ -36,21 +36,6 @@ async function exchange(port: number, text: string, waitMs = 300): Promise<strin
   const outcome = await Promise.race([ended, timer]);
   socket.destroy();
   return outcome;
-}
-
-/**
- * Start-up migrations introspect every schema (Kysely's Migrator calls has_schema_privilege on each), so
- * a schema that a parallel suite drops at that moment fails them with 3F000. Only that case, naming a
- * schema other than ours, is retried; see src/db/migrate.ts.
- */
-async function startServerDespiteDroppedSchemas(env: Record<string, string>, schema: string) {
-  try {
-    return await startServerProcess(env);
-  } catch (error) {
-    const dropped = /schema "([^"]+)" does not exist/.exec(String(error))?.[1];
-    if (dropped === undefined || dropped === schema) throw error;
-    return startServerProcess(env);
-  }
 }
 
 describe('the TCP proxy in front of an echo server', () => {

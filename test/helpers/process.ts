@@ -51,3 +51,21 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   });
   return { child, port, dataDir, output: () => output, exited };
 }
+
+/**
+ * Start-up migrations introspect every schema (Kysely's Migrator calls has_schema_privilege on each), so
+ * a schema that a parallel suite drops at that moment fails them with 3F000. Only that case, naming a
+ * schema other than ours, is retried; see src/db/migrate.ts.
+ */
+export async function startServerDespiteDroppedSchemas(
+  env: Record<string, string>,
+  schema: string,
+): Promise<ServerProcess> {
+  try {
+    return await startServerProcess(env);
+  } catch (error) {
+    const dropped = /schema "([^"]+)" does not exist/.exec(String(error))?.[1];
+    if (dropped === undefined || dropped === schema) throw error;
+    return startServerProcess(env);
+  }
+}

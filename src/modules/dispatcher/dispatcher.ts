@@ -45,8 +45,9 @@ export function createDispatcher(options: DispatcherOptions) {
   let stopped = true;
   let inFlight = 0;
   let claiming = false;
-  /** Set by a wake, cleared by a claim that found less than it asked for. */
+  /** Set by a wake, cleared by a claim that found less than it asked for and began after the last wake. */
   let wanted = false;
+  let wakes = 0;
   let pollTimer: NodeJS.Timeout | undefined;
   let dueTimer: NodeJS.Timeout | undefined;
   let dueAt = Number.POSITIVE_INFINITY;
@@ -79,9 +80,11 @@ export function createDispatcher(options: DispatcherOptions) {
 
   async function claimAndRun(limit: number) {
     let claimed: ClaimedRecharge[] = [];
+    const wakesBefore = wakes;
     try {
       claimed = await repository.claim(limit, leaseMs);
-      if (claimed.length < limit) wanted = false;
+      // A wake during the claim may be for a row committed after its snapshot: it claims again.
+      if (claimed.length < limit && wakes === wakesBefore) wanted = false;
     } catch (error) {
       // The database is away: the poll tries again, and nothing was claimed.
       wanted = false;
@@ -155,6 +158,7 @@ export function createDispatcher(options: DispatcherOptions) {
   }
 
   function wake() {
+    wakes += 1;
     wanted = true;
     pump();
   }
