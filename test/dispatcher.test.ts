@@ -176,15 +176,18 @@ describe('the lifecycle while the carrier is down', () => {
     });
     try {
       expect((await t.app.inject({ url: '/readyz' })).statusCode).toBe(200);
-      const response = await postJson(t.app, '/PhoneRecharges', rechargeBody, { prefer: 'wait=1' });
+      const response = await postJson(t.app, '/PhoneRecharges', rechargeBody);
       expect(response.statusCode).toBe(201);
-      expect(response.json()).toMatchObject({ status: 'processing', failure_code: null });
+      const read = async () =>
+        (await t.app.inject({ url: `/PhoneRecharges?id=${response.json().id}` })).json().status;
+      await expect.poll(read).toBe('processing');
       expect((await t.app.inject({ url: '/SandboxCarrier/TopUps?reference=x' })).statusCode).toBe(404);
-      const metrics = (await t.app.inject({ url: '/metrics' })).body;
-      expect(metrics).toMatch(/^carrier_retries_total [1-9]/m);
-      expect(metrics).toMatch(
+      const metrics = async () => (await t.app.inject({ url: '/metrics' })).body;
+      await expect.poll(metrics).toMatch(/^carrier_retries_total [1-9]/m);
+      expect(await metrics()).toMatch(
         /^carrier_call_duration_seconds_count\{operation="send",outcome="transient"\} [1-9]/m,
       );
+      expect(await read()).toBe('processing');
     } finally {
       await t.close();
     }

@@ -83,7 +83,7 @@ export const errorsPlugin = fp(
 
     app.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?')[0] ?? '';
-      const allow = allowedMethodsOf(path);
+      const allow = allowedMethodsOf(request.server, path);
       const error = allow
         ? methodNotAllowed(request.method, allow)
         : new AppError('not_found', `no route for ${request.method} ${path}`);

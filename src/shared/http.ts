@@ -2,12 +2,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { methodNotAllowed } from './errors.js';
 import { matchesIfNoneMatch } from './etag.js';
 
-// The paths the API serves, with their Allow header: the same for every app instance, so module-wide.
+// The paths the API serves, with their Allow header, module-wide; an app instance that does not serve a
+// path (the sandbox carrier's, with another carrier) is told apart by its own router.
 const allowByPath = new Map<string, string>();
 
-/** The Allow header of a served path (a trailing slash tolerated), or undefined for an unknown path. */
-export function allowedMethodsOf(path: string): string | undefined {
-  return allowByPath.get(path.length > 1 ? path.replace(/\/$/, '') : path);
+/** The Allow header of a path `app` serves (a trailing slash tolerated), or undefined for an unknown path. */
+export function allowedMethodsOf(app: FastifyInstance, path: string): string | undefined {
+  const url = path.length > 1 ? path.replace(/\/$/, '') : path;
+  const allow = allowByPath.get(url);
+  const method = allow?.split(', ')[0] as HTTPMethods | undefined;
+  return method && app.hasRoute({ method, url }) ? allow : undefined;
 }
 
 /**

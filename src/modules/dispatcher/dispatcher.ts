@@ -203,10 +203,12 @@ export function createDispatcher(options: DispatcherOptions) {
     wake,
     /** Stops claiming and waits for the calls in flight and their records: nothing is left claimed. */
     async stop() {
+      if (stopped) return;
       stopped = true;
       clearInterval(pollTimer);
       clearTimeout(dueTimer);
       clearTimeout(feedTimer);
+      log.info({ in_flight: inFlight }, 'dispatcher stopped claiming; finishing the carrier calls in flight');
       while (running.size > 0) await Promise.allSettled([...running]);
     },
     /** Claims and runs what is due now, once, and waits for it (tests and the bench drive it this way). */
