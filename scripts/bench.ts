@@ -195,7 +195,9 @@ const SERVICE_ENV = {
   RATE_LIMIT_PER_IP_PER_MINUTE: '10000000',
   RECHARGES_PER_CLIENT_PER_MINUTE: '1000000',
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-  ...(REDIS_URL ? { REDIS_URL } : {}),
+  // A prefix of its own per run: Redis outlives the run's schema, and another run's cached catalog would
+  // answer for this one's.
+  ...(REDIS_URL ? { REDIS_URL, REDIS_PREFIX: `bench-${RUN_ID}:` } : {}),
 };
 
 type ServerName = 'hello' | 'service';

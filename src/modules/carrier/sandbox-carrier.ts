@@ -30,7 +30,7 @@ export function createSandboxCarrier(db: Kysely<DB>): SandboxCarrier {
       const outcomes = await sendBatch(db, topUps);
       return outcomes.map((value) => ({ status: 'fulfilled', value }));
     },
-    { maxSize: 256, maxInFlight: 4 },
+    { maxSize: 256, maxInFlight: 1 },
   );
 
   return {

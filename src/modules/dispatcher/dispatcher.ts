@@ -61,7 +61,7 @@ export function createDispatcher(options: DispatcherOptions) {
       const byId = new Map(recorded.map((recharge) => [recharge.id, recharge]));
       return outcomes.map((outcome) => ({ status: 'fulfilled', value: byId.get(outcome.id) }));
     },
-    { maxSize: 256, maxInFlight: 2 },
+    { maxSize: 256, maxInFlight: 1 },
   );
 
   function track(promise: Promise<void>) {
