@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createDatabase } from '../src/db/database.js';
 import { asAdmin, rechargeBody } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
-import { startServerProcess } from './helpers/process.js';
+import { startServerDespiteDroppedSchemas } from './helpers/process.js';
 
 const TOTAL = 200;
 const CONCURRENCY = 20;
@@ -13,21 +13,6 @@ type Outcome = { status: number | 'connection error'; body: string };
 
 function withSearchPath(url: string, schema: string) {
   return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
-
-/**
- * Start-up migrations introspect every schema (Kysely's Migrator calls has_schema_privilege on each), so
- * a schema that a parallel suite drops at that moment fails them with 3F000. Only that case, naming a
- * schema other than ours, is retried; see src/db/migrate.ts.
- */
-async function startServerDespiteDroppedSchemas(env: Record<string, string>, schema: string) {
-  try {
-    return await startServerProcess(env);
-  } catch (error) {
-    const dropped = /schema "([^"]+)" does not exist/.exec(String(error))?.[1];
-    if (dropped === undefined || dropped === schema) throw error;
-    return startServerProcess(env);
-  }
 }
 
 async function storedIds(target: 'pglite' | 'postgres', dataDir: string, database?: TestDatabase) {

@@ -1,6 +1,6 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { type DB, type FailureCode, preparedStatement, type RechargeStatus } from '../../db/database.js';
-import type { RechargeRecord } from '../recharges/index.js';
+import { RECHARGE_COLUMNS, type RechargeRecord } from '../recharges/index.js';
 import type { Step } from './lifecycle.js';
 
 /** A recharge the dispatcher claimed: its step, and the claim number that fences what it records. */
@@ -103,17 +103,7 @@ export function createDispatcherRepository(db: Kysely<DB>) {
         })
         .where('id', 'in', references)
         .where('status', '=', 'completed')
-        .returning([
-          'id',
-          'created_at',
-          'company_id',
-          'product_id',
-          'phone_number',
-          'value_cents',
-          'status',
-          'updated_at',
-          'failure_code',
-        ])
+        .returning(RECHARGE_COLUMNS)
         .execute();
       const unfinished = await db
         .selectFrom('recharges')
