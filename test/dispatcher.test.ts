@@ -210,3 +210,63 @@ describe('the lifecycle without Redis', () => {
     }
   });
 });
+
+describe.each(databaseTargets)('the reversal feed on %s', (target) => {
+  it('never moves past a reversal whose recharge is not yet recorded as completed', async () => {
+    const database = await createTestDatabase(target);
+    try {
+      const [early, late] = (await storePending(database, 2)) as [string, string];
+      const sandbox = createSandboxCarrier(database.db);
+      const at = (ms: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, 0, ms));
+      // The carrier reports the later recharge's reversal first in time; its record is not completed yet.
+      const carrier: Carrier = {
+        ...sandbox,
+        reversalsSince: async (since) =>
+          [
+            { reference: late, reversedAt: at(100) },
+            { reference: early, reversedAt: at(200) },
+          ].filter((reversal) => reversal.reversedAt >= since),
+      };
+      const dispatcher = dispatcherOn(database, carrier);
+      const repository = createDispatcherRepository(database.db);
+      await database.db
+        .updateTable('recharges')
+        .set({ status: 'processing' })
+        .where('id', '=', late)
+        .execute();
+      await database.db
+        .updateTable('recharges')
+        .set({ status: 'processing' })
+        .where('id', '=', early)
+        .execute();
+      await database.db
+        .updateTable('recharges')
+        .set({ status: 'completed', next_step: null, next_attempt_at: null })
+        .where('id', '=', early)
+        .execute();
+
+      await dispatcher.readFeed();
+      const status = async (id: string) =>
+        (await database.db.selectFrom('recharges').select('status').where('id', '=', id).executeTakeFirst())
+          ?.status;
+      expect(await status(early)).toBe('reversed');
+      expect(await status(late)).toBe('processing');
+      // The cursor waits at the reversal it could not apply.
+      expect(await repository.feedCursor('sandbox')).toEqual(at(100));
+
+      await database.db
+        .updateTable('recharges')
+        .set({ status: 'completed', next_step: null, next_attempt_at: null })
+        .where('id', '=', late)
+        .execute();
+      await dispatcher.readFeed();
+      expect(await status(late)).toBe('reversed');
+      expect(await repository.feedCursor('sandbox')).toEqual(at(200));
+      // Read again, nothing changes: applying a reversal twice is harmless.
+      await dispatcher.readFeed();
+      expect(await status(early)).toBe('reversed');
+    } finally {
+      await database.close();
+    }
+  });
+});
