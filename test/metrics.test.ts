@@ -205,7 +205,7 @@ describe('the refusal-code hook of the recharge route', () => {
     app.post(
       '/PhoneRecharges',
       {
-        config: { scope: 'recharges:write' },
+        config: { scope: 'recharges:write', sellsCredit: true },
         onSend: async (_request, reply, payload) => {
           reply.header('x-own-hook', 'ran');
           return payload;

@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PoolStats } from '../db/database.js';
 import { refuseOtherMethods } from '../shared/http.js';
 import { routeConfigOf } from '../shared/route.js';
+import { createRequestSeries, registerComputed } from './request-metrics.js';
 
 /** What a cache reports so /metrics can show its hit ratio; the catalog cache is handed one. */
 export type CacheMetrics = { hit(): void; miss(): void };
@@ -24,8 +25,6 @@ export type MetricsOptions = {
   /** The pg pool's use, read at each scrape; null (PGlite) leaves the pool gauges out. */
   poolStats?: () => PoolStats | null;
 };
-
-const RECHARGES_PATH = '/PhoneRecharges';
 
 /** One registry per app, so several apps in one process (the tests) never share or clash on counters. */
 export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
@@ -84,9 +83,10 @@ export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
 
   function observeResponse(request: FastifyRequest, reply: FastifyReply): void {
     // Unmatched URLs share one label, so probing random paths cannot grow the series without bound.
-    const route = routeConfigOf(request).url ?? 'unmatched';
+    const config = routeConfigOf(request);
+    const route = config.url ?? 'unmatched';
     requests.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-    if (route !== RECHARGES_PATH || request.method !== 'POST') return;
+    if (!config.sellsCredit) return;
     if (reply.statusCode === 201) {
       (reply.getHeader('idempotent-replayed') === 'true' ? replayed : made).inc();
     } else if (reply.statusCode >= 400) {
@@ -123,7 +123,7 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
   // The problem's `code` is only in the body the error handler wrote; read it before it is sent. A hook of
   // the recharge route alone, so no other request pays for it.
   app.addHook('onRoute', (route) => {
-    if (route.url !== RECHARGES_PATH || route.method !== 'POST') return;
+    if (!route.config?.sellsCredit) return;
     route.onSend = [
       ...[route.onSend ?? []].flat(),
       async (request, reply, payload) => {
@@ -172,85 +172,6 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
     });
   }
 });
-
-const REQUESTS_HELP = 'HTTP requests answered, by method, route and status';
-const DURATION_HELP =
-  'Time from the request arriving to the response being sent, by method, route and status';
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-/** One (method, route, status) series: its requests and their durations, by bucket (not cumulated). */
-type Series = { labels: Record<string, string>; count: number; sum: number; buckets: number[] };
-
-/**
- * `http_requests_total` and `http_request_duration_seconds`, both from one set of plain counters per series,
- * turned into prom-client's form when scraped. prom-client's own Counter and Histogram hash the label values
- * and validate them on every increment, even through a labelled child (~1.5 % of a cached catalog read in
- * docs/performance.md's profiles). Counting here is a map lookup and a few additions.
- */
-export function createRequestSeries(registry: Registry) {
-  // Bounded by the routes served (unmatched URLs share one label) times their methods and statuses.
-  const series = new Map<string, Series>();
-  const all = () => [...series.values()];
-  const reset = () => series.clear();
-  registerComputed(registry, 'http_requests_total', 'counter', REQUESTS_HELP, reset, () =>
-    all().map(({ labels, count }) => ({ labels, value: count })),
-  );
-  const name = 'http_request_duration_seconds';
-  registerComputed(registry, name, 'histogram', DURATION_HELP, reset, () =>
-    all().flatMap(({ labels, count, sum, buckets }) => {
-      let cumulated = 0;
-      return [
-        ...DURATION_BUCKETS.map((le, index) => {
-          cumulated += buckets[index] ?? 0;
-          return { labels: { le, ...labels }, value: cumulated, metricName: `${name}_bucket` };
-        }),
-        { labels: { le: '+Inf', ...labels }, value: count, metricName: `${name}_bucket` },
-        { labels, value: sum, metricName: `${name}_sum` },
-        { labels, value: count, metricName: `${name}_count` },
-      ];
-    }),
-  );
-  return {
-    observe(method: string, route: string, status: number, seconds: number) {
-      const key = `${method} ${route} ${status}`;
-      let found = series.get(key);
-      if (!found) {
-        const labels = { method, route, status_code: String(status) };
-        found = { labels, count: 0, sum: 0, buckets: DURATION_BUCKETS.map(() => 0) };
-        series.set(key, found);
-      }
-      found.count += 1;
-      found.sum += seconds;
-      // The first bucket the duration fits in; past the last one, only +Inf (the count) holds it.
-      const index = DURATION_BUCKETS.findIndex((bound) => seconds <= bound);
-      if (index >= 0) found.buckets[index] = (found.buckets[index] ?? 0) + 1;
-    },
-  };
-}
-
-type ComputedValue = { labels: Record<string, string | number>; value: number; metricName?: string };
-
-/**
- * Registers a metric whose samples are computed when scraped. prom-client's registry reads only a metric's
- * name, type, `get()` and `reset()`, but its typings accept only its own classes, hence the cast.
- */
-function registerComputed(
-  registry: Registry,
-  name: string,
-  type: 'counter' | 'histogram',
-  help: string,
-  reset: () => void,
-  values: () => ComputedValue[],
-) {
-  const metric = {
-    name,
-    help,
-    type,
-    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
-    reset,
-  };
-  registry.registerMetric(metric as unknown as Metric);
-}
 
 async function sendMetrics(registry: Registry, reply: FastifyReply) {
   return reply.type(registry.contentType).send(await registry.metrics());

@@ -14,7 +14,7 @@ export type RateLimitOptions = {
   perAddressPerMinute: number;
   /** Wrong keys presented per address and per key id; past them a wrong key is a 429, not a 401. */
   authFailuresPerMinute: number;
-  /** `POST /PhoneRecharges` per client, whichever of its keys sends them. */
+  /** Recharges (routes that say `sellsCredit`) per client, whichever of its keys sends them. */
   rechargesPerClientPerMinute: number;
 };
 
@@ -68,9 +68,7 @@ function rateLimited({ max, remaining, resetSeconds }: Verdict, reason: string):
 // expression, ~1 % of a cached catalog read (docs/performance.md).
 const addressOf = ({ ip }: FastifyRequest) => (ip.includes(':') ? normalizeIP(ip) : ip);
 
-// Matched here rather than configured on the route, so the recharges module stays unaware of limits.
-const isRecharge = (request: FastifyRequest) =>
-  request.method === 'POST' && routeConfigOf(request).url === '/PhoneRecharges';
+const isRecharge = (request: FastifyRequest) => routeConfigOf(request).sellsCredit === true;
 
 /** Fixed one-minute windows in `store`, checked in the order SPEC §3 and the hooks' costs call for. */
 export function createRateLimits(options: RateLimitOptions): RateLimits {

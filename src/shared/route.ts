@@ -1,5 +1,15 @@
 import type { FastifyRequest } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route sells credit (a recharge): cross-cutting plugins treat it apart without knowing its URL. Its
+     * client's recharge budget applies (rate-limit.ts) and /metrics counts its outcomes (metrics.ts).
+     */
+    sellsCredit?: boolean;
+  }
+}
+
 type RouteConfig = FastifyRequest['routeOptions']['config'];
 
 const CONFIG = Symbol('route config');

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createRequestSeries } from '../../src/plugins/metrics.js';
+import { createRequestSeries } from '../../src/plugins/request-metrics.js';
 
 const LABELS = 'method="GET",route="/CompanyProducts",status_code="200"';
 

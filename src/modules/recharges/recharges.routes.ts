@@ -80,7 +80,7 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
   app.post(
     PATH,
     {
-      config: { scope: 'recharges:write' },
+      config: { scope: 'recharges:write', sellsCredit: true },
       schema: {
         tags: ['recharges'],
         summary: 'Make a recharge, once: retries with the same Idempotency-Key return the first result',
