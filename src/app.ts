@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { createMemoryCatalogCache } from './cache/catalog-cache.js';
@@ -31,10 +30,11 @@ import {
   createRechargeService,
   RechargeInputSchema,
   RechargeSchema,
-  type RechargeService,
   rechargeRoutes,
+  scheduleIdempotencyPurge,
 } from './modules/recharges/index.js';
 import { authPlugin } from './plugins/auth.js';
+import { corsPlugin } from './plugins/cors.js';
 import { docsPlugin } from './plugins/docs.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { gatePlugin } from './plugins/gate.js';
@@ -173,34 +173,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   for (const schema of [ProblemSchema, CatalogSchema, RechargeInputSchema, RechargeSchema])
     app.addSchema(schema);
   await app.register(errorsPlugin, { bodyLimitBytes: config.bodyLimitBytes });
-  if (config.corsOrigins.length > 0) {
-    await app.register(cors, {
-      origin: config.corsOrigins,
-      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
-      allowedHeaders: [
-        'authorization',
-        'content-type',
-        'idempotency-key',
-        'if-match',
-        'if-none-match',
-        'prefer',
-        'x-request-id',
-      ],
-      exposedHeaders: [
-        'etag',
-        'link',
-        'location',
-        'retry-after',
-        'x-request-id',
-        'idempotent-replayed',
-        'preference-applied',
-        'ratelimit-limit',
-        'ratelimit-remaining',
-        'ratelimit-reset',
-      ],
-      maxAge: 600,
-    });
-  }
+  if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins });
   // Rate limits (SPEC §3) run in this order: per-IP ceiling, auth (a wrong key counts towards the lockout),
   // per key and client.
   const rateLimits = createRateLimits({
@@ -252,20 +225,4 @@ function loggerOptions(config: Config, stream?: NodeJS.WritableStream): FastifyS
       }),
     },
   };
-}
-
-const PURGE_INTERVAL_MS = 3_600_000;
-
-/** Hourly, every instance forgets idempotency keys past their retention; overlapping deletes are harmless. */
-function scheduleIdempotencyPurge(app: FastifyInstance, recharges: RechargeService, retentionMs: number) {
-  const timer = setInterval(() => {
-    recharges
-      .purgeIdempotencyKeys(retentionMs)
-      .then((purged) => app.log.info({ purged }, 'expired idempotency keys purged'))
-      .catch((error: unknown) =>
-        app.log.warn({ err: error }, 'idempotency key purge failed; next hour again'),
-      );
-  }, PURGE_INTERVAL_MS);
-  timer.unref();
-  app.addHook('onClose', async () => clearInterval(timer));
 }

@@ -1,3 +1,4 @@
+export { scheduleIdempotencyPurge } from './idempotency-purge.js';
 export { createOutcomeWaiters, isFinal, type OutcomeWaiters } from './outcome-waiters.js';
 export {
   createRechargeRepository,
