@@ -2,7 +2,7 @@
 # scripts/container-smoke.ts runs these same steps in a shell (.ci/run), where Docker is not available.
 
 # Build: every dependency, compile the TypeScript, then drop the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -13,7 +13,7 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 # Runtime: Node, the compiled JavaScript and the production dependencies, run as the unprivileged `node`.
 # The heap cap keeps a 512 MiB instance well clear of its limit (the service uses 40-60 MB of heap under
 # load, docs/performance.md); the overload guard sheds requests at 90 % of it rather than running out.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=8080 \
     DATA_DIR=/home/node/data \

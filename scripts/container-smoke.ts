@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { type Built, build, check, runEnv } from './docker-replay.js';
+import { type Built, build, check, containerNode, containerPath, runEnv } from './docker-replay.js';
 import { copyContext, parseDockerfile } from './dockerfile.js';
 
 // The Dockerfile, replayed in a temporary directory where Docker cannot run (.ci/run): the context as
@@ -29,16 +29,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A command of the image, as the container would run it: `node` is this Node, the cwd is WORKDIR. */
+/** A command of the image, as the container runs it: `node` is the image's (CONTAINER_NODE), the cwd WORKDIR. */
 function start(
   runtime: Built,
   command: string[],
   env: Record<string, string>,
 ): ChildProcess & { output: () => string } {
   const [program, ...args] = command;
-  const child = spawn(program === 'node' ? process.execPath : String(program), args, {
+  const child = spawn(program === 'node' ? containerNode : String(program), args, {
     cwd: runtime.dir,
-    env: { PATH: process.env.PATH, ...runtime.env, ...env },
+    env: { PATH: containerPath, ...runtime.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

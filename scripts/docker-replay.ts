@@ -19,12 +19,20 @@ export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`container smoke: ${message}`);
 }
 
+/** The image's `node`: CONTAINER_NODE (a node binary, as `npx -p node@24` installs), else this Node. */
+export const containerNode = process.env.CONTAINER_NODE || process.execPath;
+
+/** PATH with CONTAINER_NODE's directory first: RUN's npm, and what npm starts, run on that Node too. */
+export const containerPath = process.env.CONTAINER_NODE
+  ? [path.dirname(containerNode), process.env.PATH].filter(Boolean).join(path.delimiter)
+  : process.env.PATH;
+
 /** The environment a RUN sees: the stage's ENV on a bare PATH, never this shell's NODE_ENV or npm_config_*. */
 export function runEnv(stageEnv: Record<string, string>): NodeJS.ProcessEnv {
-  const { PATH, HOME, TMPDIR } = process.env;
+  const { HOME, TMPDIR } = process.env;
   // The shared npm cache makes `npm ci` fast; --prefer-offline changes nothing that gets installed.
   return {
-    PATH,
+    PATH: containerPath,
     HOME,
     TMPDIR,
     npm_config_prefer_offline: 'true',
@@ -38,6 +46,8 @@ export async function build(
   context: string,
   work: string,
 ): Promise<{ runtime: Built; healthcheck: Healthcheck }> {
+  const version = spawnSync(containerNode, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  check(/^v\d+\./.test(version), `${containerNode} --version printed ${JSON.stringify(version)}`);
   const built = new Map<string, Built>();
   let healthcheck: Healthcheck | undefined;
   let current: Built | undefined;
@@ -53,9 +63,16 @@ export async function build(
     for (const { keyword, flags, args, line } of stage.instructions) {
       const where = `Dockerfile:${line} ${keyword}`;
       if (keyword === 'FROM') {
+        const image = /^(?:node:(\d+)[.-]\S*slim|gcr\.io\/distroless\/nodejs(\d+))/.exec(args);
+        check(image, `${where}: not a Node slim or distroless image`);
+        const major = image[1] ?? image[2];
+        // Chosen with CONTAINER_NODE, the Node must be the image's; by default the replay runs on this one.
         check(
-          /^(node:20[.-]\S*slim|gcr\.io\/distroless\/nodejs20)/.test(args),
-          `${where}: not a Node 20 slim or distroless image`,
+          !process.env.CONTAINER_NODE || version.startsWith(`v${major}.`),
+          `${where}: the image runs Node ${major}, CONTAINER_NODE is Node ${version}`,
+        );
+        console.log(
+          `FROM ${args}: replayed on Node ${version}${process.env.CONTAINER_NODE ? ' (CONTAINER_NODE)' : ''}`,
         );
         current = { dir: path.join(work, 'stages', stage.name), workdir: '/', env: {} };
         built.set(stage.name, current);
