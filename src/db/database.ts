@@ -5,6 +5,7 @@ import pg from 'pg';
 import { unavailable } from '../shared/errors.js';
 import { listenOn } from './listen.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { sqlStateOf } from './sql-state.js';
 
 export interface CompaniesTable {
   company_id: string;
@@ -239,8 +240,8 @@ function postgresDialect(pool: pg.Pool) {
 // SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown, cannot connect
 // now); errors without a SQLSTATE come from the socket or the driver's own timeouts.
 export function isConnectionFailure(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  const code = sqlStateOf(error);
+  if (code === undefined) return true;
   // 57014: cancelled by statement_timeout, the server is too slow or a lock is held too long to wait out.
   return code.startsWith('08') || code.startsWith('57P') || code === '57014';
 }

@@ -6,6 +6,7 @@ import * as idempotency from './migrations/0003-idempotency.js';
 import * as catalogVersion from './migrations/0004-catalog-version.js';
 import * as idempotencyForeignKey from './migrations/0005-idempotency-recharge-fk.js';
 import * as lifecycle from './migrations/0006-lifecycle.js';
+import { sqlStateOf } from './sql-state.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
 const migrations: Record<string, Migration> = {
@@ -30,7 +31,7 @@ export async function migrateToLatest(db: Kysely<DB>): Promise<MigrationResult[]
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return results ?? [];
     // Kysely looks through every schema of the database; one dropped meanwhile (3F000) is worth a retry.
-    if ((error as { code?: string }).code !== INVALID_SCHEMA_NAME || attempt === 3) throw error;
+    if (sqlStateOf(error) !== INVALID_SCHEMA_NAME || attempt === 3) throw error;
   }
 }
 

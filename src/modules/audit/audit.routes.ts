@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { pageOf } from '../../shared/cursor.js';
 import { refuseOtherMethods } from '../../shared/http.js';
 import { success } from '../../shared/openapi.js';
 import type { AuditEvent, AuditRepository } from './audit.repository.js';
@@ -47,12 +48,10 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditRepository }> 
     },
     async (request, reply) => {
       const { limit = DEFAULT_PAGE_SIZE, cursor } = request.query;
-      const rows = await audit.list(limit + 1, cursor);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      if (rows.length > limit && last)
-        reply.header('link', `<${PATH}?limit=${limit}&cursor=${last.id}>; rel="next"`);
-      return page.map(toApi);
+      const { items, last } = pageOf(await audit.list(limit + 1, cursor), limit);
+      // The cursor is the last id itself: the query schema above is what refuses a bad one.
+      if (last) reply.header('link', `<${PATH}?limit=${limit}&cursor=${last.id}>; rel="next"`);
+      return items.map(toApi);
     },
   );
   refuseOtherMethods(app, PATH, ['GET', 'HEAD']);

@@ -63,7 +63,7 @@ export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
           .forUpdate()
           .executeTakeFirst();
         if (!company) return null;
-        // Its products too, in the order a recharge batch locks them (recharges.repository.ts), so the
+        // Its products too, in the order a recharge batch locks them (recharges.sql.ts), so the
         // two wait for each other but never deadlock.
         await db
           .selectFrom('products')

@@ -44,7 +44,3 @@ export const RequiredCompanyQuerySchema = Type.Object(
   { company_id: { ...IdentifierSchema, examples: [EXAMPLE_COMPANY] } },
   { additionalProperties: false },
 );
-
-export const EtagHeaderSchema = Type.Object({
-  etag: Type.String({ description: 'Entity tag of the representation' }),
-});

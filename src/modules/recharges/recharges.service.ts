@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
+import { decodeCursor, encodeCursor, pageOf } from '../../shared/cursor.js';
 import {
   idempotencyKeyInFlight,
   idempotencyKeyReused,
@@ -95,11 +96,10 @@ export function createRechargeService({
       cursor?: string,
     ): Promise<RechargePage> {
       const phoneNumber = requirePhoneNumber(phoneNumberInput, '/phone_number');
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      const after = cursor === undefined ? undefined : readCursor(cursor);
       const rows = await recharges.listByPhoneNumber(phoneNumber, client, limit + 1, after);
-      const items = rows.slice(0, limit);
-      const last = items.at(-1);
-      return { phoneNumber, items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+      const { items, last } = pageOf(rows, limit);
+      return { phoneNumber, items, nextCursor: last ? cursorAfter(last) : null };
     },
   };
 }
@@ -122,27 +122,23 @@ function requirePhoneNumber(input: string, path: string): string {
   return digits;
 }
 
-export function encodeCursor(position: PageCursor): string {
-  return Buffer.from(JSON.stringify([position.created_at.toISOString(), position.id])).toString('base64url');
+/** The position after a recharge: its (created_at, id), the order `listByPhoneNumber` pages in. */
+function cursorAfter(recharge: RechargeRecord): string {
+  return encodeCursor([recharge.created_at.toISOString(), recharge.id]);
 }
 
-export function decodeCursor(cursor: string): PageCursor {
-  try {
-    const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(decoded) && decoded.length === 2) {
-      const [createdAt, id] = decoded;
-      if (
-        typeof createdAt === 'string' &&
-        ISO_MILLIS.test(createdAt) &&
-        typeof id === 'string' &&
-        UUID.test(id)
-      ) {
-        const date = new Date(createdAt);
-        if (!Number.isNaN(date.getTime())) return { created_at: date, id };
-      }
-    }
-  } catch {
-    // Not base64url JSON: refused below like any other bad cursor.
-  }
-  throw invalidRequest('cursor is not one this API issued', [{ path: '/cursor', message: 'invalid cursor' }]);
+/** The position a cursor of `cursorAfter` carries; any other cursor is a 400. */
+function readCursor(cursor: string): PageCursor {
+  return decodeCursor(cursor, (key) => {
+    const [createdAt, id] = key;
+    const isPosition =
+      key.length === 2 &&
+      typeof createdAt === 'string' &&
+      ISO_MILLIS.test(createdAt) &&
+      typeof id === 'string' &&
+      UUID.test(id);
+    if (!isPosition) return undefined;
+    const date = new Date(createdAt);
+    return Number.isNaN(date.getTime()) ? undefined : { created_at: date, id };
+  });
 }
