@@ -43,7 +43,13 @@ export async function createRedisBroadcast<T>({
   };
   subscriber.on('error', () => {}); // the main client reports an outage, once
   subscriber.on('close', () => gap(false));
-  subscriber.on('subscribe', () => gap(true));
+  // Listening again once Redis confirms the subscription, at start-up and after every reconnection.
+  const confirm = () =>
+    subscriber.subscribe(channel).then(
+      () => gap(true),
+      () => {},
+    );
+  subscriber.on('ready', () => void confirm());
   subscriber.on('message', (_channel: string, raw: string) => {
     const { message, ackKey } = JSON.parse(raw) as { message: T; ackKey: string };
     for (const listener of listeners) listener(message);
@@ -55,10 +61,7 @@ export async function createRedisBroadcast<T>({
       .catch((error: unknown) => log.warn({ err: error, channel }, 'could not acknowledge a broadcast'));
   });
   // Redis down at start-up must not stop the service: wait a little, then go on without it.
-  await Promise.race([
-    subscriber.subscribe(channel).catch(() => {}),
-    new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_WAIT_MS).unref()),
-  ]);
+  await Promise.race([confirm(), new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_WAIT_MS).unref())]);
 
   return {
     async publish(message) {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { asAdmin, claro, postJson, putJson, rechargeBody, testConfig } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+import { startTcpProxy, targetOf } from './helpers/tcp-proxy.js';
 
 type Statement = { sql: string; parameters: readonly unknown[] };
 
@@ -177,3 +178,51 @@ function inline({ sql: text, parameters }: Statement): string {
     return typeof value === 'number' ? String(value) : `'${String(value).replace(/'/g, "''")}'`;
   });
 }
+
+const redisTargets = process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
+
+// What a request costs in Redis round trips, counted at a TCP proxy in front of Redis.
+describe.each(redisTargets)('Redis round trips per request with REDIS_URL at %s', (redisUrl) => {
+  it('when the catalog is cached, then GETs and recharge POSTs make no Redis round trip of their own', async () => {
+    const proxy = await startTcpProxy(targetOf(redisUrl, 6379));
+    let commands = 0;
+    proxy.onChunk((chunk, direction) => {
+      // Every command a client sends is a RESP array: one `*` at the start of a line.
+      if (direction === 'toTarget') commands += chunk.toString('latin1').split(/(?:^|\r\n)\*/).length - 1;
+      return 'forward';
+    });
+    const database = await createTestDatabase('pglite');
+    const app = await buildApp(
+      testConfig({
+        REDIS_URL: proxy.urlFor(redisUrl),
+        REDIS_PREFIX: `hot-${randomBytes(4).toString('hex')}:`,
+        SEED_DEMO_DATA: 'true',
+        RATE_LIMIT_PER_MINUTE: '12000',
+        RECHARGES_PER_CLIENT_PER_MINUTE: '12000',
+      }),
+      { database, logStream: new PassThrough() },
+    );
+    try {
+      await app.ready();
+      const url = '/CompanyProducts?company_id=claro_11';
+      // The first answers lease the window's first tokens and fill the cache.
+      for (let warm = 0; warm < 5; warm++)
+        expect((await app.inject({ url, headers: asAdmin })).statusCode).toBe(200);
+      await postJson(app, '/PhoneRecharges', rechargeBody, asAdmin);
+      const before = commands;
+      for (let request = 0; request < 400; request++) {
+        expect((await app.inject({ url, headers: asAdmin })).statusCode).toBe(200);
+      }
+      for (let request = 0; request < 100; request++) {
+        expect((await postJson(app, '/PhoneRecharges', rechargeBody, asAdmin)).statusCode).toBe(201);
+      }
+      // Leases of a twentieth of each limit (600 of 12 000 for the key and the client, per address too),
+      // four commands each (MULTI, INCRBY, PEXPIRE, EXEC): a handful for 500 requests, not several each.
+      expect(commands - before).toBeLessThanOrEqual(16);
+    } finally {
+      await app.close();
+      await database.close();
+      await proxy.close();
+    }
+  });
+});

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, connect as openSocket, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import { Redis as IORedis, type Redis } from 'ioredis';
 import type { Response } from 'light-my-request';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { createRateLimitStore } from '../src/plugins/rate-limit-store.js';
+import { createRateLimitStore, type RateLimitStore } from '../src/plugins/rate-limit-store.js';
 import {
   asAdmin,
   claro,
@@ -274,18 +274,33 @@ describe('rate limits, in process', () => {
 });
 
 describe('the rate-limit store', () => {
-  /** Enough of ioredis for @fastify/rate-limit's RedisStore: a counter that fails while `isFailing`. */
+  /** Enough of ioredis for the leases: MULTI INCRBY + PEXPIRE on one counter, failing while `isFailing`. */
   function fakeRedis() {
-    const fake = { status: 'ready', isFailing: true, count: 0 } as Record<string, unknown>;
-    fake.defineCommand = (name: string) => {
-      fake[name] = (...args: unknown[]) => {
-        const callback = args.at(-1) as (error: Error | null, result?: number[]) => void;
-        if (fake.isFailing) return callback(new Error('Command timed out'));
-        if (name === 'rateLimit') fake.count = (fake.count as number) + 1;
-        callback(null, [fake.count as number, 60_000]);
+    const fake = { status: 'ready', isFailing: true, leases: 0 };
+    const totals = new Map<string, number>();
+    const multi = () => {
+      let by = 0;
+      let key = '';
+      const chain = {
+        incrby: (name: string, amount: number) => {
+          key = name;
+          by = amount;
+          return chain;
+        },
+        pexpire: () => chain,
+        exec: async () => {
+          if (fake.isFailing) throw new Error('Command timed out');
+          fake.leases += 1;
+          totals.set(key, (totals.get(key) ?? 0) + by);
+          return [
+            [null, totals.get(key)],
+            [null, 1],
+          ];
+        },
       };
+      return chain;
     };
-    return fake;
+    return Object.assign(fake, { multi });
   }
 
   it('when Redis calls fail, then it counts in process, warns once per outage, and goes back to Redis', async () => {
@@ -294,17 +309,49 @@ describe('the rate-limit store', () => {
     const log = { warn } as unknown as FastifyBaseLogger;
     const store = createRateLimitStore({ redis: redis as unknown as Redis, keyPrefix: 't:', log });
 
-    expect(await store.hit('k', 60_000)).toMatchObject({ count: 1 });
-    expect(await store.hit('k', 60_000)).toMatchObject({ count: 2 });
+    expect(await store.hit('k', 60_000, 100)).toMatchObject({ count: 1 });
+    expect(await store.hit('k', 60_000, 100)).toMatchObject({ count: 2 });
     expect(warn).toHaveBeenCalledTimes(1);
 
     redis.isFailing = false;
-    expect(await store.hit('k', 60_000)).toEqual({ count: 1, ttlMs: 60_000 });
-    expect(await store.hit('k', 60_000)).toEqual({ count: 2, ttlMs: 60_000 });
+    // Back on Redis (the hits of the outage still count): one lease of five tokens (a twentieth of 100),
+    // then hits answered in process, without a promise.
+    expect(await store.hit('k', 60_000, 100)).toMatchObject({ count: 3 });
+    expect(store.hit('k', 60_000, 100)).toMatchObject({ count: 4 });
+    expect(redis.leases).toBeLessThanOrEqual(2);
 
     redis.isFailing = true;
-    expect(await store.hit('k', 60_000)).toMatchObject({ count: 3 });
+    // Once its tokens are spent and a lease fails, it counts in process again, from that counter.
+    const counts = [];
+    for (let hit = 0; hit < 12; hit++) counts.push((await store.hit('k', 60_000, 100)).count);
+    expect(counts.slice(0, 6)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(counts.slice(6)).toEqual([3, 4, 5, 6, 7, 8]);
     expect(warn).toHaveBeenCalledTimes(2);
+  });
+
+  it('when instances share a counter, then together they admit at most the limit, and one alone exactly', async () => {
+    const redis = fakeRedis();
+    redis.isFailing = false;
+    const log = { warn: vi.fn() } as unknown as FastifyBaseLogger;
+    const [a, b] = [0, 1].map(() =>
+      createRateLimitStore({ redis: redis as unknown as Redis, keyPrefix: 't:', log }),
+    ) as [RateLimitStore, RateLimitStore];
+    let admitted = 0;
+    for (let hit = 0; hit < 300; hit++) {
+      const window = await (hit % 3 === 0 ? a : b).hit('shared', 60_000, 100);
+      if (window.count <= 100) admitted += 1;
+    }
+    expect(admitted).toBeLessThanOrEqual(100);
+    expect(admitted).toBeGreaterThanOrEqual(100 - 5);
+
+    const alone = createRateLimitStore({ redis: redis as unknown as Redis, keyPrefix: 't:', log });
+    let admittedAlone = 0;
+    for (let hit = 0; hit < 300; hit++) {
+      if ((await alone.hit('alone', 60_000, 100)).count <= 100) admittedAlone += 1;
+    }
+    expect(admittedAlone).toBe(100);
+    // A lease per five hits at most, not a round trip per hit.
+    expect(redis.leases).toBeLessThan(300 / 5 + 10);
   });
 });
 
@@ -322,9 +369,11 @@ describe.each(redisTargets)('rate limits shared through Redis at %s', (redisUrl)
     await database.close();
   });
 
+  let lastPrefix = '';
   /** Instances of one deployment: one database, one Redis prefix, their own processes' memory. */
   async function instances(urls: string[], env: Record<string, string>) {
     const prefix = `test-rl-${randomBytes(6).toString('hex')}:`;
+    lastPrefix = prefix;
     const built = [];
     for (const url of urls) {
       const config = testConfig({ ...env, REDIS_URL: url, REDIS_PREFIX: prefix, LOG_LEVEL: 'silent' });
@@ -378,22 +427,34 @@ describe.each(redisTargets)('rate limits shared through Redis at %s', (redisUrl)
       expect(response.statusCode).toBe(200);
       return Number(response.headers['ratelimit-remaining']);
     };
-    expect([await remainingOn(direct), await remainingOn(proxied)]).toEqual([199, 198]);
+    // Each leases ten tokens (a twentieth of 200) and shows the other's lease as spent.
+    expect([await remainingOn(direct), await remainingOn(proxied)]).toEqual([199, 189]);
 
     await proxy.stop();
-    // Cut off, the instance counts alone, from its own empty counter; the other goes on in Redis.
+    // The client notices the lost connection on its next turns of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Cut off, the instance counts alone, from its own empty counter; the other goes on with its tokens.
     expect([await remainingOn(proxied), await remainingOn(proxied)]).toEqual([199, 198]);
-    expect(await remainingOn(direct)).toBe(197);
+    expect(await remainingOn(direct)).toBe(198);
 
     await proxy.restart();
-    // Back on Redis by itself: the two instances' calls draw on one counter again.
-    await vi.waitFor(
-      async () => {
-        const afterDirect = await remainingOn(direct);
-        expect(await remainingOn(proxied)).toBe(afterDirect - 1);
-      },
-      { timeout: 10_000, interval: 250 },
-    );
+    // Back on Redis by itself: once its tokens are spent, it leases again from the shared counter.
+    const reader = new IORedis(redisUrl);
+    try {
+      const shared = async () => {
+        const [key] = await reader.keys(`${lastPrefix}rl:key:bootstrap:*`);
+        return key ? Number(await reader.get(key)) : 0;
+      };
+      await vi.waitFor(
+        async () => {
+          for (let hit = 0; hit < 10; hit++) await remainingOn(proxied);
+          expect(await shared()).toBeGreaterThanOrEqual(30);
+        },
+        { timeout: 10_000, interval: 250 },
+      );
+    } finally {
+      reader.disconnect();
+    }
   });
 });
 

@@ -78,7 +78,7 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
   function limitCaller(request: FastifyRequest, reply: FastifyReply): MaybePromise<void> {
     const { principal } = request;
     const counter = principal ? `key:${principal.keyId}` : `anonymous:${addressOf(request)}`;
-    return andThen(store.hit(counter, WINDOW_MS), (window) => {
+    return andThen(store.hit(counter, WINDOW_MS, perKeyPerMinute), (window) => {
       const caller = verdictOf(perKeyPerMinute, window);
       if (caller.isExceeded) {
         const who = principal ? 'this API key' : 'without an API key, this address';
@@ -86,21 +86,24 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
       }
       // OWASP API6: selling credit is the flow worth automating, so all keys of a client share one budget.
       if (!principal || !isRecharge(request)) return setHeaders(reply, caller);
-      return andThen(store.hit(`client-recharges:${principal.client}`, WINDOW_MS), (recharges) => {
-        const client = verdictOf(rechargesPerClientPerMinute, recharges);
-        if (client.isExceeded) {
-          throw rateLimited(
-            client,
-            `this API key's client may make ${rechargesPerClientPerMinute} recharges a minute`,
-          );
-        }
-        setHeaders(reply, client.remaining < caller.remaining ? client : caller);
-      });
+      return andThen(
+        store.hit(`client-recharges:${principal.client}`, WINDOW_MS, rechargesPerClientPerMinute),
+        (recharges) => {
+          const client = verdictOf(rechargesPerClientPerMinute, recharges);
+          if (client.isExceeded) {
+            throw rateLimited(
+              client,
+              `this API key's client may make ${rechargesPerClientPerMinute} recharges a minute`,
+            );
+          }
+          setHeaders(reply, client.remaining < caller.remaining ? client : caller);
+        },
+      );
     });
   }
 
   function limitAddress(request: FastifyRequest): MaybePromise<void> {
-    return andThen(store.hit(`address:${addressOf(request)}`, WINDOW_MS), (window) => {
+    return andThen(store.hit(`address:${addressOf(request)}`, WINDOW_MS, perAddressPerMinute), (window) => {
       const ceiling = verdictOf(perAddressPerMinute, window);
       if (ceiling.isExceeded) {
         throw rateLimited(ceiling, `this address may send ${perAddressPerMinute} requests a minute`);
@@ -118,22 +121,25 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
   // one key id from many addresses, as 429s.
   function countAuthFailure(request: FastifyRequest, keyId: string | null): MaybePromise<void> {
     const limit = authFailuresPerMinute;
-    return andThen(store.hit(`auth-failures:address:${addressOf(request)}`, WINDOW_MS), (byAddress) => {
-      const fromAddress = verdictOf(limit, byAddress);
-      const byKeyId = keyId === null ? null : store.hit(`auth-failures:key:${keyId}`, WINDOW_MS);
-      return andThen(byKeyId, (window) => {
-        if (fromAddress.isExceeded) {
-          throw rateLimited(fromAddress, `this address presented ${limit} wrong API keys in a minute`);
-        }
-        const forKeyId = window && verdictOf(limit, window);
-        if (forKeyId?.isExceeded) {
-          throw rateLimited(
-            forKeyId,
-            `wrong keys with this key id were presented ${limit} times in a minute`,
-          );
-        }
-      });
-    });
+    return andThen(
+      store.hit(`auth-failures:address:${addressOf(request)}`, WINDOW_MS, limit),
+      (byAddress) => {
+        const fromAddress = verdictOf(limit, byAddress);
+        const byKeyId = keyId === null ? null : store.hit(`auth-failures:key:${keyId}`, WINDOW_MS, limit);
+        return andThen(byKeyId, (window) => {
+          if (fromAddress.isExceeded) {
+            throw rateLimited(fromAddress, `this address presented ${limit} wrong API keys in a minute`);
+          }
+          const forKeyId = window && verdictOf(limit, window);
+          if (forKeyId?.isExceeded) {
+            throw rateLimited(
+              forKeyId,
+              `wrong keys with this key id were presented ${limit} times in a minute`,
+            );
+          }
+        });
+      },
+    );
   }
 
   return {
@@ -150,7 +156,7 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
           if (error.code !== 'forbidden') return;
           const verdict = verdictOf(
             perKeyPerMinute,
-            await store.hit(`key:${request.principal.keyId}`, WINDOW_MS),
+            await store.hit(`key:${request.principal.keyId}`, WINDOW_MS, perKeyPerMinute),
           );
           setHeaders(reply, verdict);
         });
