@@ -1,3 +1,5 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import { routeConfigOf } from '../shared/route.js';
@@ -23,29 +25,24 @@ export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 
 /**
  * helmet's default headers, for the one HTML page (`/docs`). They are worked out once, by running helmet's
- * middleware against a response that only records headers, instead of per request as `@fastify/helmet`
- * does. `overHttp` leaves out the policy's `upgrade-insecure-requests`: on a page served over plain http
- * (a development machine opened from another one) it turns every script load into https, which fails and
- * leaves the page blank.
+ * middleware on a Node response that is never sent, and read back with `getHeaders()`, instead of per
+ * request as `@fastify/helmet` does. `overHttp` leaves out the policy's `upgrade-insecure-requests`: on a
+ * page served over plain http (a development machine opened from another one) it turns every script load
+ * into https, which fails and leaves the page blank.
  */
 export function helmetHeaders({ overHttp = false } = {}): Readonly<Record<string, string>> {
-  const headers: Record<string, string> = {};
-  const recorder = {
-    // helmet sets string values only.
-    setHeader(name: string, value: string) {
-      headers[name.toLowerCase()] = value;
-    },
-    removeHeader(name: string) {
-      delete headers[name.toLowerCase()];
-    },
-  };
+  const request = new IncomingMessage(new Socket());
+  const response = new ServerResponse(request);
   let isDone = false;
   const options = overHttp
     ? { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }
     : undefined;
-  helmet(options)({} as never, recorder as never, () => {
+  helmet(options)(request, response, () => {
     isDone = true;
   });
+  const headers = Object.fromEntries(
+    Object.entries(response.getHeaders()).map(([name, value]) => [name, String(value)]),
+  );
   // helmet answers synchronously today; a version that did not would leave these headers unset.
   if (!isDone || Object.keys(headers).length === 0) throw new Error('helmet did not set its headers');
   return Object.freeze(headers);
