@@ -10,8 +10,8 @@ import {
 import { createDispatcher, createDispatcherRepository, type Dispatcher } from './modules/dispatcher/index.js';
 import {
   createOutcomeWaiters,
+  createRechargeRepository,
   type OutcomeWaiters,
-  RECHARGE_COLUMNS,
   type RechargeRecord,
 } from './modules/recharges/index.js';
 import { createLifecycleMetrics } from './plugins/lifecycle-metrics.js';
@@ -54,7 +54,7 @@ export function createLifecycle(
       maxConnections: config.carrier.maxConnections,
     });
   const waiters = createOutcomeWaiters({
-    find: (ids) => db.selectFrom('recharges').select(RECHARGE_COLUMNS).where('id', 'in', ids).execute(),
+    find: createRechargeRepository(db).findByIds,
   });
   const repository = createDispatcherRepository(db);
   const lifecycleMetrics = createLifecycleMetrics(metrics.registry, repository.backlog);

@@ -211,17 +211,8 @@ export function createDispatcher(options: DispatcherOptions) {
       log.info({ in_flight: inFlight }, 'dispatcher stopped claiming; finishing the carrier calls in flight');
       while (running.size > 0) await Promise.allSettled([...running]);
     },
-    /** Claims and runs what is due now, once, and waits for it (tests and the bench drive it this way). */
-    async runOnce(): Promise<number> {
-      const claimed = await repository.claim(batchSize, leaseMs);
-      await Promise.all(claimed.map(handle));
-      return claimed.length;
-    },
     /** Reads the reversal feed once. */
     readFeed,
-    get inFlight() {
-      return inFlight;
-    },
   };
 }
 

@@ -1,3 +1,3 @@
 export { createDispatcher, type Dispatcher, type DispatcherObserver } from './dispatcher.js';
 export { createDispatcherRepository, type DispatcherRepository } from './dispatcher.repository.js';
-export { backoffMs, decide, queryDelayMs } from './lifecycle.js';
+export { decide } from './lifecycle.js';

@@ -14,7 +14,7 @@ export type Decision =
   | { kind: 'later'; step: Step; delayMs: number };
 
 /** The longest wait between two status queries of a recharge whose outcome the carrier does not know yet. */
-export const MAX_QUERY_DELAY_MS = 60_000;
+const MAX_QUERY_DELAY_MS = 60_000;
 
 /**
  * The lifecycle's rules (SPEC §6), apart from any I/O so that a model test can drive them. `attempts` is
@@ -58,7 +58,7 @@ function resendOrGiveUp(attempts: number, policy: RetryPolicy, random: () => num
 }
 
 /** Exponential backoff with equal jitter: half the doubled delay for sure, the other half at random. */
-export function backoffMs(attempts: number, baseMs: number, random: () => number = Math.random): number {
+function backoffMs(attempts: number, baseMs: number, random: () => number = Math.random): number {
   const ceiling = baseMs * 2 ** Math.max(0, attempts - 1);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
@@ -68,7 +68,7 @@ export function backoffMs(attempts: number, baseMs: number, random: () => number
  * a minute), so a carrier that keeps a recharge in progress for hours is asked about it a few times an
  * hour, never forgotten.
  */
-export function queryDelayMs(ageMs: number, policy: RetryPolicy, random: () => number = Math.random): number {
+function queryDelayMs(ageMs: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const delay = Math.min(MAX_QUERY_DELAY_MS, Math.max(policy.retryBaseMs, ageMs / 4));
   return Math.round(delay * (0.75 + random() / 4));
 }

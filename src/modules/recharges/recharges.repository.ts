@@ -88,6 +88,11 @@ export function createRechargeRepository(db: Kysely<DB>, options: RechargeReposi
       return (await query.executeTakeFirst()) ?? null;
     },
 
+    /** Any client's recharges with these ids, in no order (the outcome waiters' sweep). */
+    findByIds(ids: string[]): Promise<RechargeRecord[]> {
+      return db.selectFrom('recharges').select(RECHARGE_COLUMNS).where('id', 'in', ids).execute();
+    },
+
     /** Oldest first, keyset-paginated on (created_at, id), which the phone number index serves. */
     async listByPhoneNumber(
       phoneNumber: string,
