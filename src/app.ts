@@ -10,6 +10,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { createUnitOfWork } from './db/unit-of-work.js';
 import { createLifecycle } from './lifecycle.js';
 import { loggingOptions } from './logging.js';
+import { accountRoutes, createAccountServiceOn } from './modules/accounts/index.js';
 import {
   apiKeyRoutes,
   createApiKeyServiceOn,
@@ -93,7 +94,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     forceCloseConnections: 'idle',
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
     // The serializer compiles the same schemas; our formats are input rules, nothing for it to check.
-    serializerOpts: { ajv: { formats: { [FORMATS.money]: true, [FORMATS.phoneNumber]: true } } },
+    serializerOpts: {
+      ajv: { formats: { [FORMATS.money]: true, [FORMATS.amount]: true, [FORMATS.phoneNumber]: true } },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Fastify parses text/plain by default; the API takes JSON only, so anything else is a 415 (SPEC §4).
   app.removeContentTypeParser('text/plain');
@@ -165,7 +168,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // The same wiring as the operators' CLI.
   const apiKeyService = createApiKeyServiceOn(db, { revocations, adminApiKey: config.adminApiKey });
   if (config.seedDemoData) await seedDemoCatalogs(catalogService, app.log);
-  scheduleIdempotencyPurge(app, rechargeService, config.idempotencyKeyTtlMs);
+  const accountService = createAccountServiceOn(db);
+  scheduleIdempotencyPurge(app, [rechargeService, accountService], config.idempotencyKeyTtlMs);
 
   await app.register(gatePlugin, { overload: { maxEventLoopDelayMs: config.overloadMaxEventLoopDelayMs } });
   await app.register(requestLogPlugin, { observe: metrics.observeResponse });
@@ -196,6 +200,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(healthPlugin, { isReady: database.ping });
   await app.register(catalogRoutes, { service: catalogService });
   await app.register(rechargeRoutes, { service: rechargeService });
+  await app.register(accountRoutes, { service: accountService });
   await app.register(apiKeyRoutes, { service: apiKeyService });
   await app.register(auditRoutes, { audit: createAuditRepository(db) });
   if (lifecycle.sandbox) await app.register(sandboxCarrierRoutes, { topUps: lifecycle.sandbox.topUps });

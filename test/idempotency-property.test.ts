@@ -13,7 +13,12 @@ import {
   type TestApp,
   testConfig,
 } from './helpers/app.js';
-import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  databaseTargets,
+  emptyRecharges,
+  type TestDatabase,
+} from './helpers/databases.js';
 
 // Bursts of one client's recharges, far past the default per-client limit on purpose.
 const ENV = { RECHARGES_PER_CLIENT_PER_MINUTE: '100000', RATE_LIMIT_PER_MINUTE: '100000' };
@@ -75,7 +80,7 @@ describe.each(databaseTargets)('idempotency under concurrency on %s', (target) =
   afterAll(() => t.close());
   const clean = async () => {
     await t.database.db.deleteFrom('idempotency_keys').execute();
-    await t.database.db.deleteFrom('recharges').execute();
+    await emptyRecharges(t.database.db);
   };
 
   it(`when ${BURST} identical requests with one key arrive at once, then exactly one recharge is made`, async () => {

@@ -97,6 +97,31 @@ export interface IdempotencyKeysTable {
   created_at: Date;
 }
 
+export interface AccountsTable {
+  client: string;
+  balance_cents: ColumnType<string, never, never>;
+  /** null: no limit. */
+  credit_limit_cents: ColumnType<string | null, number | null | undefined, number | null>;
+  daily_value_cents: ColumnType<string | null, number | null | undefined, number | null>;
+  daily_count: number | null;
+  same_phone_cooldown_seconds: ColumnType<number, number | undefined, number>;
+  created_at: ColumnType<Date, never, never>;
+  updated_at: ColumnType<Date, never, Date>;
+}
+
+export type LedgerEntryType = 'deposit' | 'adjustment' | 'recharge' | 'refund';
+
+export interface LedgerEntriesTable {
+  id: ColumnType<string, never, never>;
+  client: string;
+  type: LedgerEntryType;
+  amount_cents: ColumnType<string, number, never>;
+  balance_after_cents: ColumnType<string, number, never>;
+  recharge_id: string | null;
+  note: string | null;
+  created_at: ColumnType<Date, never, never>;
+}
+
 export interface DB {
   catalog_state: CatalogStateTable;
   companies: CompaniesTable;
@@ -108,6 +133,16 @@ export interface DB {
   sandbox_carrier_top_ups: SandboxCarrierTopUpsTable;
   sandbox_carrier_requests: SandboxCarrierRequestsTable;
   carrier_feed_cursors: { carrier: string; seen_until: Date };
+  accounts: AccountsTable;
+  ledger_entries: LedgerEntriesTable;
+  account_days: { client: string; day: string; value_cents: string; count: number };
+  ledger_idempotency_keys: {
+    client: string;
+    key: string;
+    fingerprint: string;
+    entry_id: string;
+    created_at: Date;
+  };
 }
 
 export type Database = {

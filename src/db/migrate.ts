@@ -6,6 +6,7 @@ import * as idempotency from './migrations/0003-idempotency.js';
 import * as catalogVersion from './migrations/0004-catalog-version.js';
 import * as idempotencyForeignKey from './migrations/0005-idempotency-recharge-fk.js';
 import * as lifecycle from './migrations/0006-lifecycle.js';
+import * as accounts from './migrations/0007-accounts.js';
 import { sqlStateOf } from './sql-state.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0004-catalog-version': catalogVersion,
   '0005-idempotency-recharge-fk': idempotencyForeignKey,
   '0006-lifecycle': lifecycle,
+  '0007-accounts': accounts,
 };
 
 /** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */

@@ -40,6 +40,7 @@ const PART_NAMES: Record<string, string> = {
 
 const FORMAT_MESSAGES: Record<string, string> = {
   [FORMATS.money]: 'must be an amount from 0.01 to 10000 with at most two decimal places',
+  [FORMATS.amount]: 'must be an amount with at most two decimal places',
   [FORMATS.phoneNumber]: 'must be a Brazilian mobile number: 55, a DDD and nine digits starting with 9',
 };
 

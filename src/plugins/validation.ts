@@ -1,6 +1,6 @@
 import { Ajv, type Options } from 'ajv';
 import addFormats from 'ajv-formats';
-import { isMoneyValue } from '../shared/money.js';
+import { isMoneyValue, toCents } from '../shared/money.js';
 import { normalizePhoneNumber } from '../shared/phone.js';
 import { FORMATS } from '../shared/schemas.js';
 import { boundedBodyValidator } from './validation-body.js';
@@ -17,6 +17,7 @@ export function createAjv(coerceTypes: Options['coerceTypes'], allErrors = true)
   });
   addFormats.default(ajv, ['date-time', 'uuid']);
   ajv.addFormat(FORMATS.money, { type: 'number', validate: isMoneyValue });
+  ajv.addFormat(FORMATS.amount, { type: 'number', validate: (value) => toCents(value) !== null });
   ajv.addFormat(FORMATS.phoneNumber, {
     type: 'string',
     validate: (text) => normalizePhoneNumber(text) !== null,

@@ -5,6 +5,7 @@ export const SCOPES = [
   'catalog:write',
   'recharges:read',
   'recharges:write',
+  'accounts:read',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -18,6 +18,9 @@ export const ERROR_CODES = {
   unknown_product: { status: 422, title: 'Unprocessable Content' },
   value_mismatch: { status: 422, title: 'Unprocessable Content' },
   idempotency_key_reused: { status: 422, title: 'Unprocessable Content' },
+  insufficient_funds: { status: 422, title: 'Unprocessable Content' },
+  daily_limit_exceeded: { status: 422, title: 'Unprocessable Content' },
+  phone_recently_recharged: { status: 422, title: 'Unprocessable Content' },
   rate_limited: { status: 429, title: 'Too Many Requests' },
   internal_error: { status: 500, title: 'Internal Server Error' },
   unavailable: { status: 503, title: 'Service Unavailable' },
@@ -112,6 +115,22 @@ export const idempotencyKeyInFlight = () =>
     'a request with this Idempotency-Key is still being processed; retry after it finishes',
     undefined,
     { 'retry-after': '1' },
+  );
+
+export const insufficientFunds = (detail: string) => new AppError('insufficient_funds', detail);
+
+export const dailyLimitExceeded = () =>
+  new AppError(
+    'daily_limit_exceeded',
+    'this recharge would take the account past its daily limit (a calendar day in America/Sao_Paulo); see GET /Accounts',
+  );
+
+export const phoneRecentlyRecharged = (retryAfterSeconds: number) =>
+  new AppError(
+    'phone_recently_recharged',
+    `this number was recharged by this client less than the account's cooldown ago; retry in ${retryAfterSeconds} s`,
+    undefined,
+    { 'retry-after': String(retryAfterSeconds) },
   );
 
 /** A dependency (the database) cannot be reached; `cause` is logged, never shown. */

@@ -5,6 +5,8 @@ import { toCents } from './money.js';
 /** Custom Ajv formats; registered on the validators in app.ts, so schema and rule are one thing. */
 export const FORMATS = {
   money: 'money',
+  /** Any amount with at most two decimals; a schema's minimum and maximum give its range. */
+  amount: 'amount',
   phoneNumber: 'br-mobile-phone',
 } as const;
 
@@ -23,6 +25,12 @@ export const MoneySchema = Type.Number({
   description: 'BRL amount, 0.01–10000 with at most two decimal places; handled as integer cents',
   examples: [10.0],
 });
+
+/** The largest amount an account's figures take: 100 000 000.00. */
+export const MAX_ACCOUNT_AMOUNT = 100_000_000;
+
+export const AmountSchema = (options: { minimum: number; description: string; examples: number[] }) =>
+  Type.Number({ format: FORMATS.amount, maximum: MAX_ACCOUNT_AMOUNT, ...options });
 
 export const PhoneNumberSchema = Type.String({
   format: FORMATS.phoneNumber,

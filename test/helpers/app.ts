@@ -135,3 +135,39 @@ export async function clearCatalog(app: FastifyInstance): Promise<void> {
     await app.inject({ method: 'DELETE', url: `/CompanyProducts?company_id=${companyId}`, headers: asAdmin });
   }
 }
+
+/** A key as POST /ApiKeys answers it (the plain key included), and the header that sends it. */
+export type TestKey = {
+  id: string;
+  name: string;
+  client: string;
+  scopes: string[];
+  created_at: string;
+  key: string;
+  headers: { authorization: string };
+};
+
+/**
+ * Makes an API key through the admin API; with `deposit`, its client's account is funded by that much
+ * (a new client's account starts empty, and a recharge of an empty account is refused).
+ */
+export async function createKey(
+  app: FastifyInstance,
+  input: { name: string; client?: string; scopes: string[]; deposit?: number },
+): Promise<TestKey> {
+  const { deposit, ...body } = input;
+  const response = await postJson(app, '/ApiKeys', body, asAdmin);
+  if (response.statusCode !== 201)
+    throw new Error(`POST /ApiKeys answered ${response.statusCode}: ${response.body}`);
+  const created = response.json() as Omit<TestKey, 'headers'>;
+  if (deposit !== undefined) await depositTo(app, created.client, deposit);
+  return { ...created, headers: { authorization: `Bearer ${created.key}` } };
+}
+
+/** Enters a deposit on a client's account through the admin API. */
+export async function depositTo(app: FastifyInstance, client: string, amount: number): Promise<void> {
+  const response = await postJson(app, '/LedgerEntries', { client, type: 'deposit', amount }, asAdmin);
+  if (response.statusCode !== 201) {
+    throw new Error(`POST /LedgerEntries answered ${response.statusCode}: ${response.body}`);
+  }
+}

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { createDatabase, type Database } from '../../src/db/database.js';
+import { createDatabase, type Database, type DB } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 
 export type DatabaseTarget = 'pglite' | 'postgres';
@@ -47,4 +48,19 @@ async function adminQuery(url: string, text: string) {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Empties the recharges and the books that follow them, and zeroes every balance: the ledger is
+ * append-only, so its trigger is set aside for the truncation (a test's reset, never the service's).
+ */
+export async function emptyRecharges(db: Kysely<DB>): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(trx);
+    await sql`truncate ledger_idempotency_keys, ledger_entries, account_days, idempotency_keys, recharges`.execute(
+      trx,
+    );
+    await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(trx);
+    await sql`update accounts set balance_cents = 0`.execute(trx);
+  });
 }

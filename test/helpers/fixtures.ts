@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { clearCatalog, createTestApp, postJson, type TestApp } from './app.js';
-import type { DatabaseTarget } from './databases.js';
+import { type DatabaseTarget, emptyRecharges } from './databases.js';
 
 /** Tables a suite may empty straight in the database between tests. */
 export type ResetTable = 'api_keys' | 'idempotency_keys' | 'recharges';
@@ -32,7 +32,10 @@ export function useTestApp(target: DatabaseTarget, options: TestAppOptions = {})
   afterAll(() => built?.close());
   if (empty.length > 0 || options.clearCatalog || seed.length > 0) {
     beforeEach(async () => {
-      for (const table of empty) await t().database.db.deleteFrom(table).execute();
+      for (const table of empty) {
+        if (table === 'recharges') await emptyRecharges(t().database.db);
+        else await t().database.db.deleteFrom(table).execute();
+      }
       if (options.clearCatalog) await clearCatalog(t().app);
       for (const catalog of seed)
         expect((await postJson(t().app, '/CompanyProducts', catalog)).statusCode).toBe(201);

@@ -22,6 +22,12 @@ export function createApiKeyRepository(db: Kysely<DB>) {
         .values(key)
         .returning(PUBLIC_COLUMNS)
         .executeTakeFirstOrThrow();
+      // A client's account exists from its first key, empty and without credit: it is funded before it buys.
+      await db
+        .insertInto('accounts')
+        .values({ client: key.client })
+        .onConflict((conflict) => conflict.column('client').doNothing())
+        .execute();
       return row as ApiKeyRecord;
     },
 

@@ -7,7 +7,10 @@ export type AuditAction =
   | 'catalog.replace'
   | 'catalog.delete'
   | 'api_key.create'
-  | 'api_key.revoke';
+  | 'api_key.revoke'
+  | 'account.update'
+  | 'ledger.deposit'
+  | 'ledger.adjustment';
 
 export type AuditEvent = {
   id: string;

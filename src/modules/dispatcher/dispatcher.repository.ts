@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { type DB, type FailureCode, preparedStatement, type RechargeStatus } from '../../db/database.js';
-import { RECHARGE_COLUMNS, type RechargeRecord } from '../recharges/index.js';
+import { refundCtes } from '../accounts/ledger.sql.js';
+import type { RechargeRecord } from '../recharges/index.js';
 import type { Step } from './lifecycle.js';
 
 /** A recharge the dispatcher claimed: its step, and the claim number that fences what it records. */
@@ -48,21 +49,38 @@ const CLAIM = `${preparedStatement('dispatcher_claim')}
   returning r.id, r.phone_number, r.value_cents, r.created_at, r.attempts, r.claims,
             due.next_step as step, due.status as previous_status`;
 
+const RECORDED_COLUMNS = `id, created_at, company_id, product_id, phone_number, value_cents, status,
+  updated_at, failure_code`;
+
 // Records outcomes, each only if its claim is still the latest one (a claim whose lease ran out may have
-// been taken over). $1 ids, $2 claims, $3 statuses, $4 failure codes, $5 next steps, $6 delays in ms.
+// been taken over) and the recharge is not final yet (a record sent twice moves nothing twice), and
+// refunds the ones that failed in the same statement. $1 ids, $2 claims, $3 statuses, $4 failure codes,
+// $5 next steps, $6 delays in ms.
 const RECORD = `${preparedStatement('dispatcher_record')}
-  update recharges r set
-    status = t.status,
-    failure_code = t.failure_code,
-    updated_at = case when t.status <> r.status then statement_timestamp() else r.updated_at end,
-    next_step = t.next_step,
-    next_attempt_at = case when t.next_step is null then null
-                      else statement_timestamp() + make_interval(secs => t.delay_ms / 1000.0) end
-  from unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::integer[])
-    as t(id, claims, status, failure_code, next_step, delay_ms)
-  where r.id = t.id and r.claims = t.claims
-  returning r.id, r.created_at, r.company_id, r.product_id, r.phone_number, r.value_cents, r.status,
-            r.updated_at, r.failure_code`;
+  with recorded as (
+    update recharges r set
+      status = t.status,
+      failure_code = t.failure_code,
+      updated_at = case when t.status <> r.status then statement_timestamp() else r.updated_at end,
+      next_step = t.next_step,
+      next_attempt_at = case when t.next_step is null then null
+                        else statement_timestamp() + make_interval(secs => t.delay_ms / 1000.0) end
+    from unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::integer[])
+      as t(id, claims, status, failure_code, next_step, delay_ms)
+    where r.id = t.id and r.claims = t.claims and r.status in ('pending', 'processing')
+    returning r.*
+  ), ${refundCtes('recorded', "m.status = 'failed'")}
+  select ${RECORDED_COLUMNS} from recorded`;
+
+// Moves completed recharges to reversed and refunds them. $1 the carrier's references.
+const REVERSE = `${preparedStatement('dispatcher_reverse')}
+  with reversed as (
+    update recharges set status = 'reversed', failure_code = 'carrier_reversed',
+                         updated_at = statement_timestamp()
+    where id = any($1::uuid[]) and status = 'completed'
+    returning *
+  ), ${refundCtes('reversed', 'true')}
+  select ${RECORDED_COLUMNS} from reversed`;
 
 export function createDispatcherRepository(db: Kysely<DB>) {
   return {
@@ -94,17 +112,9 @@ export function createDispatcherRepository(db: Kysely<DB>) {
       references: string[],
     ): Promise<{ reversed: RechargeRecord[]; notYetCompleted: string[] }> {
       if (references.length === 0) return { reversed: [], notYetCompleted: [] };
-      const reversed = await db
-        .updateTable('recharges')
-        .set({
-          status: 'reversed',
-          failure_code: 'carrier_reversed',
-          updated_at: sql<Date>`statement_timestamp()`,
-        })
-        .where('id', 'in', references)
-        .where('status', '=', 'completed')
-        .returning(RECHARGE_COLUMNS)
-        .execute();
+      const { rows: reversed } = await db.executeQuery<RechargeRecord>(
+        CompiledQuery.raw(REVERSE, [references]),
+      );
       const unfinished = await db
         .selectFrom('recharges')
         .select('id')

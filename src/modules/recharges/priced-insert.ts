@@ -4,7 +4,7 @@ import { sqlStateOf } from '../../db/sql-state.js';
 import { createBatcher } from '../../shared/batcher.js';
 import { unavailable } from '../../shared/errors.js';
 import type { InsertBatching, NewRecharge, PricedInsert } from './recharges.repository.js';
-import { type PricedItem, type PricedRow, pricedInsertQuery } from './recharges.sql.js';
+import { lockAccountsQuery, type PricedItem, type PricedRow, pricedInsertQuery } from './recharges.sql.js';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -17,7 +17,12 @@ export function createPricedInsert(
   batching: InsertBatching | undefined,
   notifyChannel: string | null,
 ): (item: PricedItem) => Promise<PricedInsert> {
-  const run = (items: PricedItem[]) => db.executeQuery<PricedRow>(pricedInsertQuery(items, notifyChannel));
+  // Two statements, one transaction: the accounts are locked before the insert's snapshot is taken.
+  const run = (items: PricedItem[]) =>
+    db.transaction().execute(async (transaction) => {
+      await transaction.executeQuery(lockAccountsQuery(items));
+      return transaction.executeQuery<PricedRow>(pricedInsertQuery(items, notifyChannel));
+    });
 
   async function insertOne({ recharge, claim }: PricedItem): Promise<PricedInsert> {
     let row: PricedRow | undefined;
@@ -44,10 +49,12 @@ export function createPricedInsert(
       if (sqlStateOf(error) === undefined) throw error;
       return Promise.allSettled(items.map(insertOne));
     }
-    return items.map((item, index) => ({
-      status: 'fulfilled',
-      value: outcomeOf(item.recharge, rows[index]),
-    }));
+    // A recharge refused only because an earlier one of its client was is tried again on its own.
+    return Promise.allSettled(
+      items.map((item, index) =>
+        rows[index]?.refusal === 'after_refusal' ? insertOne(item) : outcomeOf(item.recharge, rows[index]),
+      ),
+    );
   }
 
   if (!batching) return insertOne;
@@ -98,6 +105,13 @@ function outcomeOf(recharge: NewRecharge, row: PricedRow | undefined): PricedIns
       },
     };
   }
+  if (row.refusal === 'phone_recently_recharged') {
+    return { outcome: row.refusal, retryAfterSeconds: row.retry_after ?? 1 };
+  }
+  if (row.refusal === 'insufficient_funds' || row.refusal === 'daily_limit_exceeded') {
+    return { outcome: row.refusal };
+  }
+  if (row.refusal === 'after_refusal') throw new Error('a recharge alone was refused for another one');
   if (row.product_value_cents !== null) {
     return { outcome: 'value_mismatch', productValueCents: row.product_value_cents };
   }

@@ -28,7 +28,10 @@ export type PricedInsert =
   | { outcome: 'in_flight' }
   | { outcome: 'unknown_company' }
   | { outcome: 'unknown_product' }
-  | { outcome: 'value_mismatch'; productValueCents: number };
+  | { outcome: 'value_mismatch'; productValueCents: number }
+  | { outcome: 'insufficient_funds' }
+  | { outcome: 'daily_limit_exceeded' }
+  | { outcome: 'phone_recently_recharged'; retryAfterSeconds: number };
 
 /** How concurrent recharges share statements (see src/shared/batcher.ts); maxSize 1: one statement each. */
 export type InsertBatching = { maxSize: number; maxInFlight: number };

@@ -48,10 +48,8 @@ const WAIT_DESCRIPTION = [
   'preference is ignored.',
 ].join(' ');
 
-const PostHeaders = Type.Object({
-  prefer: Type.Optional(
-    Type.String({ description: 'wait=N: answer when final or after N seconds', examples: ['wait=10'] }),
-  ),
+/** The Idempotency-Key header of a POST that honours it. */
+export const IdempotencyKeyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
     Type.String({
       pattern: IDEMPOTENCY_KEY_PATTERN,
@@ -59,6 +57,13 @@ const PostHeaders = Type.Object({
       examples: ['order-4711'],
     }),
   ),
+});
+
+const PostHeaders = Type.Object({
+  prefer: Type.Optional(
+    Type.String({ description: 'wait=N: answer when final or after N seconds', examples: ['wait=10'] }),
+  ),
+  ...IdempotencyKeyHeaders.properties,
 });
 
 /** The key an Idempotency-Key header gives, without its quotes; a bad one is a 400 that says what a key is. */

@@ -2,14 +2,18 @@ import { hash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
 import { decodeCursor, encodeCursor, pageOf } from '../../shared/cursor.js';
 import {
+  dailyLimitExceeded,
   idempotencyKeyInFlight,
   idempotencyKeyReused,
+  insufficientFunds,
   invalidRequest,
   notFound,
+  phoneRecentlyRecharged,
   unknownCompany,
   unknownProduct,
   valueMismatch,
 } from '../../shared/errors.js';
+import { formatCents } from '../../shared/money.js';
 import { normalizePhoneNumber } from '../../shared/phone.js';
 import { isFinal, type OutcomeWaiters } from './outcome-waiters.js';
 import type { NewRecharge, PageCursor, RechargeRecord, RechargeRepository } from './recharges.repository.js';
@@ -63,6 +67,14 @@ export function createRechargeService({
           throw unknownProduct(input.company_id, input.product_id);
         case 'value_mismatch':
           throw valueMismatch(input.product_id, result.productValueCents, input.value_cents);
+        case 'insufficient_funds':
+          throw insufficientFunds(
+            `the account of ${client} cannot pay ${formatCents(input.value_cents)}; see GET /Accounts`,
+          );
+        case 'daily_limit_exceeded':
+          throw dailyLimitExceeded();
+        case 'phone_recently_recharged':
+          throw phoneRecentlyRecharged(result.retryAfterSeconds);
       }
     },
 

@@ -21,18 +21,33 @@ export type PricedRow = {
   existing_status: RechargeStatus | null;
   existing_updated_at: Date | null;
   existing_failure_code: FailureCode | null;
+  /** Why the account refused it; `after_refusal`: an earlier recharge of the statement was refused. */
+  refusal: AccountRefusal | 'after_refusal' | null;
+  /** With phone_recently_recharged: seconds until the number may be recharged again. */
+  retry_after: number | null;
 };
+
+export type AccountRefusal = 'insufficient_funds' | 'daily_limit_exceeded' | 'phone_recently_recharged';
 
 // Its text never changes (a prepared statement's must not), so it is written out once, not built by Kysely
 // per request. One row of each array per recharge, in order: $1 key, $2 client, $3 company_id,
 // $4 product_id, $5 id, $6 phone_number, $7 value_cents, $8 fingerprint; $9 the channel to NOTIFY (null:
-// none); one answer row per recharge, in the same order. Product rows are locked in (company_id, product_id) order, as catalog writes lock them.
+// none); one answer row per recharge, in the same order. Product rows are locked in (company_id, product_id)
+// order, as catalog writes lock them.
+//
+// It runs after LOCK_ACCOUNTS in the same transaction, so it reads each account, its day and its recent
+// recharges as the last writer left them: the funds, the daily limits and the cooldown are checked and the
+// debit written with no other recharge of the client in between. Within the statement a client's
+// recharges are taken in arrival order, each against what the ones before it left; once one is refused for
+// funds or a daily limit, the later ones are refused too and say so (`after_refusal`), to be tried alone.
 const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
     with input as (
       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[],
                            $7::integer[], $8::text[])
         with ordinality as t(key, client, company_id, product_id, id, phone_number, value_cents,
                              fingerprint, ord)
+    ), today as (
+      select (statement_timestamp() at time zone 'America/Sao_Paulo')::date as day
     ), lock as (
       select ord, case when key is null then true
              else pg_try_advisory_xact_lock(hashtextextended(client || chr(10) || key, 0))
@@ -58,14 +73,55 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
       where not exists (select 1 from existing e where e.ord = i.ord)
       order by p.company_id collate "C", p.product_id collate "C"
       for share of p
+    ), account as (
+      select a.client, a.balance_cents, a.credit_limit_cents, a.daily_value_cents, a.daily_count,
+             a.same_phone_cooldown_seconds,
+             coalesce(d.value_cents, 0) as day_value_cents, coalesce(d.count, 0) as day_count
+      from accounts a
+      cross join today
+      left join account_days d on d.client = a.client and d.day = today.day
+      where a.client in (select client from input)
+    ), cooled as (
+      -- Seconds until the number may be recharged again by this client (null: it may now). A second
+      -- recharge of one number in one statement waits the whole cooldown.
+      select i.ord, i.client, i.value_cents,
+             case when a.same_phone_cooldown_seconds = 0 then null
+                  when row_number() over (partition by i.client, i.phone_number order by i.ord) > 1
+                    then a.same_phone_cooldown_seconds::float8
+                  else (select ceil(a.same_phone_cooldown_seconds
+                                    - extract(epoch from statement_timestamp() - max(r.created_at)))::float8
+                        from recharges r
+                        where r.client = i.client and r.phone_number = i.phone_number
+                          and r.created_at > statement_timestamp()
+                                             - make_interval(secs => a.same_phone_cooldown_seconds))
+             end as retry_after
+      from input i
+      join product p on p.ord = i.ord and p.value_cents = i.value_cents
+      join account a on a.client = i.client
+    ), tried as (
+      select c.ord, c.client, c.value_cents, a.balance_cents - sum(c.value_cents) over w as balance_after,
+             a.credit_limit_cents is null
+               or a.balance_cents - sum(c.value_cents) over w >= -a.credit_limit_cents as funded,
+             (coalesce(a.daily_value_cents, 0) = 0
+               or a.day_value_cents + sum(c.value_cents) over w <= a.daily_value_cents)
+             and (coalesce(a.daily_count, 0) = 0 or a.day_count + count(*) over w <= a.daily_count)
+               as within_day
+      from cooled c join account a on a.client = c.client
+      where c.retry_after is null
+      window w as (partition by c.client order by c.ord)
+    ), accepted as (
+      -- A refusal ends the client's run in this statement: the sums above counted it.
+      select t.* from tried t
+      where t.funded and t.within_day
+        and not exists (select 1 from tried e
+                        where e.client = t.client and e.ord < t.ord and not (e.funded and e.within_day))
     ), inserted as (
       -- Stored as pending and due at once: the row is the dispatcher's outbox (migration 0006).
       insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client,
                              status, updated_at, next_step, next_attempt_at)
-      select i.id, statement_timestamp(), i.company_id, i.product_id, i.phone_number, p.value_cents,
+      select i.id, statement_timestamp(), i.company_id, i.product_id, i.phone_number, a.value_cents,
              i.client, 'pending', statement_timestamp(), 'send', statement_timestamp()
-      from input i join product p on p.ord = i.ord
-      where p.value_cents = i.value_cents
+      from input i join accepted a on a.ord = i.ord
       returning id, created_at
     ), keyed as (
       -- Runs although nothing reads it: PostgreSQL carries out every data-modifying CTE to completion.
@@ -73,6 +129,23 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
       select i.client, i.key, i.fingerprint, n.id, n.created_at
       from inserted n join input i on i.id = n.id
       where i.key is not null
+    ), debited as (
+      update accounts a set balance_cents = a.balance_cents - s.value_cents,
+                            updated_at = statement_timestamp()
+      from (select client, sum(value_cents) as value_cents from accepted group by client) s
+      where a.client = s.client
+    ), entered as (
+      -- Reads the recharge rows it pays for, so a debit can only be written with its recharge.
+      insert into ledger_entries (client, type, amount_cents, balance_after_cents, recharge_id)
+      select a.client, 'recharge', -a.value_cents, a.balance_after, n.id
+      from accepted a join input i on i.ord = a.ord join inserted n on n.id = i.id
+      order by a.ord
+    ), counted as (
+      insert into account_days (client, day, value_cents, count)
+      select client, today.day, sum(value_cents), count(*) from accepted cross join today
+      group by client, today.day
+      on conflict (client, day) do update set value_cents = account_days.value_cents + excluded.value_cents,
+                                              count = account_days.count + excluded.count
     ), notified as (
       -- Delivered at commit, so a dispatcher that wakes finds the rows.
       select pg_notify($9::text, '') from (select 1 from inserted limit 1) stored where $9::text is not null
@@ -82,6 +155,12 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
            p.ord is not null or exists (select 1 from companies c where c.company_id = i.company_id)
              as company_exists,
            p.value_cents as product_value_cents, n.created_at,
+           case when n.id is not null or c.ord is null then null
+                when c.retry_after is not null then 'phone_recently_recharged'
+                when not t.within_day then 'daily_limit_exceeded'
+                when not t.funded then 'insufficient_funds'
+                else 'after_refusal' end as refusal,
+           greatest(c.retry_after, 1) as retry_after,
            e.fingerprint as existing_fingerprint, e.id as existing_id, e.created_at as existing_created_at,
            e.company_id as existing_company_id, e.product_id as existing_product_id,
            e.phone_number as existing_phone_number, e.value_cents as existing_value_cents,
@@ -91,8 +170,19 @@ const PRICED_INSERT = `${preparedStatement('recharges_priced_insert')}
     join lock l on l.ord = i.ord
     left join existing e on e.ord = i.ord
     left join product p on p.ord = i.ord
+    left join cooled c on c.ord = i.ord
+    left join tried t on t.ord = i.ord
     left join inserted n on n.id = i.id
     order by i.ord`;
+
+/** Locks the accounts of a priced insert's clients, in one order, until its transaction ends. */
+const LOCK_ACCOUNTS = `${preparedStatement('recharges_lock_accounts')}
+    select client from accounts where client = any($1::text[]) order by client for update`;
+
+/** The lock taken before a priced insert of `items`. */
+export function lockAccountsQuery(items: PricedItem[]) {
+  return CompiledQuery.raw(LOCK_ACCOUNTS, [[...new Set(items.map(({ recharge }) => recharge.client))]]);
+}
 
 /** The priced insert of `items`, one answer row each (PricedRow); it NOTIFYs `notifyChannel` when it stores any. */
 export function pricedInsertQuery(items: PricedItem[], notifyChannel: string | null) {
