@@ -20,15 +20,20 @@ const migrations: Record<string, Migration> = {
   '0007-accounts': accounts,
 };
 
-/** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */
-export async function migrateToLatest(db: Kysely<DB>): Promise<MigrationResult[]> {
+/** Kysely's migrator over this service's migrations, in the connection's current schema. */
+export async function createMigrator(db: Kysely<DB>): Promise<Migrator> {
   // Named, because without a schema Kysely takes a migration table in any schema of the database for ours.
   const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
-  const migrator = new Migrator({
+  return new Migrator({
     db,
     migrationTableSchema: rows[0]?.schema ?? 'public',
     provider: { getMigrations: async () => migrations },
   });
+}
+
+/** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */
+export async function migrateToLatest(db: Kysely<DB>): Promise<MigrationResult[]> {
+  const migrator = await createMigrator(db);
   for (let attempt = 1; ; attempt += 1) {
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return results ?? [];

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { PRICED_INSERT_FUNCTION } from './0007-priced-insert.js';
 
 /**
  * Prepaid accounts and their ledger (docs/api.md, "Accounts"). Money is in integer cents; an account's
@@ -101,6 +102,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     db,
   );
 
+  await sql.raw(PRICED_INSERT_FUNCTION).execute(db);
+
   // The upgrade. The bootstrap admin's client has no limit. Every client that already had a key keeps
   // trading: it gets a credit limit equal to its busiest São Paulo day of the last 30 days (zero if it made
   // no recharge), so nothing it did yesterday is refused today, and nothing beyond that is handed out. Each
@@ -128,6 +131,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop function recharges_priced_insert`.execute(db);
   await sql`drop table ledger_idempotency_keys`.execute(db);
   await sql`drop table account_days`.execute(db);
   await sql`drop table ledger_entries`.execute(db);

@@ -6,6 +6,7 @@
  * Only a recharge that was debited is refunded (one made before accounts existed was not), and the
  * ledger's unique index on refunds makes a second refund of one recharge fail the whole statement, not
  * pay twice. The account's day loses the recharge, so the daily limits count only what was not refunded.
+ * The accounts are updated before the days and the entries: every writer locks an account before its day.
  */
 export function refundCtes(moved: string, condition: string): string {
   return `refundable as (
@@ -31,9 +32,11 @@ export function refundCtes(moved: string, condition: string): string {
       from refundable f join credited c on c.client = f.client
       order by f.client, f.id
     ), uncounted as (
+      -- Reads credited, so the account rows are locked before the day rows, in the order the priced
+      -- insert takes them: the two never deadlock.
       update account_days d set value_cents = d.value_cents - s.value_cents, count = d.count - s.count
       from (select client, day, sum(value_cents) as value_cents, count(*)::integer as count
-            from refundable group by client, day) s
+            from refundable where client in (select client from credited) group by client, day) s
       where d.client = s.client and d.day = s.day
     )`;
 }

@@ -4,7 +4,7 @@ import { sqlStateOf } from '../../db/sql-state.js';
 import { createBatcher } from '../../shared/batcher.js';
 import { unavailable } from '../../shared/errors.js';
 import type { InsertBatching, NewRecharge, PricedInsert } from './recharges.repository.js';
-import { lockAccountsQuery, type PricedItem, type PricedRow, pricedInsertQuery } from './recharges.sql.js';
+import { type PricedItem, type PricedRow, pricedInsertQuery } from './recharges.sql.js';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -17,12 +17,7 @@ export function createPricedInsert(
   batching: InsertBatching | undefined,
   notifyChannel: string | null,
 ): (item: PricedItem) => Promise<PricedInsert> {
-  // Two statements, one transaction: the accounts are locked before the insert's snapshot is taken.
-  const run = (items: PricedItem[]) =>
-    db.transaction().execute(async (transaction) => {
-      await transaction.executeQuery(lockAccountsQuery(items));
-      return transaction.executeQuery<PricedRow>(pricedInsertQuery(items, notifyChannel));
-    });
+  const run = (items: PricedItem[]) => db.executeQuery<PricedRow>(pricedInsertQuery(items, notifyChannel));
 
   async function insertOne({ recharge, claim }: PricedItem): Promise<PricedInsert> {
     let row: PricedRow | undefined;
