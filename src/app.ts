@@ -200,8 +200,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(healthPlugin, { isReady: database.ping });
   await app.register(catalogRoutes, { service: catalogService });
   await app.register(rechargeRoutes, { service: rechargeService });
-  await app.register(accountRoutes, { service: accountService });
   await app.register(apiKeyRoutes, { service: apiKeyService });
+  await app.register(accountRoutes, { service: accountService });
   await app.register(auditRoutes, { audit: createAuditRepository(db) });
   if (lifecycle.sandbox) await app.register(sandboxCarrierRoutes, { topUps: lifecycle.sandbox.topUps });
   return app;

@@ -1,24 +1,17 @@
-import type { FastifyInstance } from 'fastify';
 import type { InjectOptions } from 'light-my-request';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   claro,
+  createKey,
   createTestApp,
   postJson,
   putJson,
   rechargeBody,
   TEST_ADMIN_KEY,
   type TestApp,
+  type TestKey,
 } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
-
-type CreatedKey = { id: string; client: string; key: string };
-
-async function createKey(app: FastifyInstance, name: string, scopes: string[], client?: string) {
-  const response = await postJson(app, '/ApiKeys', { name, scopes, ...(client ? { client } : {}) });
-  expect(response.statusCode).toBe(201);
-  return response.json() as CreatedKey;
-}
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const WWW_AUTHENTICATE = 'Bearer realm="recharge-api"';
@@ -73,8 +66,8 @@ describe.each(databaseTargets)('access control on %s', (target) => {
   const statusOf = async (request: InjectOptions) => (await t.app.inject(request)).statusCode;
 
   it('when the key is missing, not Bearer, garbage, unknown, wrongly secret or revoked, then the same 401', async () => {
-    const valid = await createKey(t.app, 'valid', ['catalog:read']);
-    const revoked = await createKey(t.app, 'revoked', ['catalog:read']);
+    const valid = await createKey(t.app, { name: 'valid', scopes: ['catalog:read'] });
+    const revoked = await createKey(t.app, { name: 'revoked', scopes: ['catalog:read'] });
     await t.app.inject({ url: '/CompanyProducts', headers: bearer(revoked.key) });
     await t.app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` });
     const secret = valid.key.slice(20);
@@ -104,7 +97,10 @@ describe.each(databaseTargets)('access control on %s', (target) => {
   it.each(['api_key', 'access_token', 'apikey', 'token', 'api%5Fkey', 'API-KEY'])(
     'when a key is in the query string as %s, then 401 even with a valid header',
     async (parameter) => {
-      const valid = await createKey(t.app, `in-url-${parameter.replace(/[^a-z]/gi, '-')}`, ['catalog:read']);
+      const valid = await createKey(t.app, {
+        name: `in-url-${parameter.replace(/[^a-z]/gi, '-')}`,
+        scopes: ['catalog:read'],
+      });
       const response = await t.app.inject({
         url: `/CompanyProducts?${parameter}=${valid.key}`,
         headers: bearer(valid.key),
@@ -129,27 +125,27 @@ describe.each(databaseTargets)('access control on %s', (target) => {
     'when a key lacks %s, then %s is 403; with that scope alone it is served',
     async (scope, _route, request, grantedStatus) => {
       const others = ALL_BUT_ADMIN.filter((s) => s !== scope);
-      const lacking = await createKey(t.app, `lacks-${scope.replace(':', '-')}`, others);
+      const lacking = await createKey(t.app, { name: `lacks-${scope.replace(':', '-')}`, scopes: others });
       const refused = await t.app.inject({ ...request, headers: bearer(lacking.key) });
       const detail = `this API key lacks the ${scope} scope`;
       expect(refused.json()).toEqual(
         problem(403, 'Forbidden', 'forbidden', detail, refused.headers['x-request-id']),
       );
-      const only = await createKey(t.app, `only-${scope.replace(':', '-')}`, [scope]);
+      const only = await createKey(t.app, { name: `only-${scope.replace(':', '-')}`, scopes: [scope] });
       expect(await statusOf({ ...request, headers: bearer(only.key) })).toBe(grantedStatus);
       expect(await statusOf({ ...request, headers: { authorization: undefined } })).toBe(401);
     },
   );
 
   it('when a key has admin, then it reaches every route; HEAD follows the scope of GET', async () => {
-    const admin = await createKey(t.app, 'second-admin', ['admin']);
+    const admin = await createKey(t.app, { name: 'second-admin', scopes: ['admin'] });
     for (const [, request, grantedStatus] of ROUTES) {
       const isCreate = request.method === 'POST' && request.url === '/CompanyProducts';
       const payload = isCreate ? emptyCatalog('nextel_11') : request.payload;
       const status = await statusOf({ ...request, payload, headers: bearer(admin.key) });
       expect(status, `${request.method} ${request.url}`).toBe(grantedStatus);
     }
-    const reader = bearer((await createKey(t.app, 'catalog-only', ['catalog:read'])).key);
+    const reader = bearer((await createKey(t.app, { name: 'catalog-only', scopes: ['catalog:read'] })).key);
     const noKey = { authorization: undefined };
     expect(await statusOf({ method: 'HEAD', url: '/CompanyProducts', headers: noKey })).toBe(401);
     expect(await statusOf({ method: 'HEAD', url: '/CompanyProducts', headers: reader })).toBe(200);
@@ -208,8 +204,8 @@ describe.each(databaseTargets)('access control on %s', (target) => {
     });
 
     it('when the key lacks the scope and the body is bad, then 403; with the scope, then 400 and 415', async () => {
-      const reader = await createKey(t.app, 'order-reader', ['catalog:read']);
-      const writer = await createKey(t.app, 'order-writer', ['catalog:write']);
+      const reader = await createKey(t.app, { name: 'order-reader', scopes: ['catalog:read'] });
+      const writer = await createKey(t.app, { name: 'order-writer', scopes: ['catalog:write'] });
       const forbidden = await postJson(t.app, '/CompanyProducts', '{"company_id":', bearer(reader.key));
       expect(forbidden.json()).toMatchObject({ status: 403, code: 'forbidden' });
       const malformed = await postJson(t.app, '/CompanyProducts', '{"company_id":', bearer(writer.key));
@@ -236,7 +232,7 @@ describe.each(databaseTargets)('access control on %s', (target) => {
   });
 
   it('when requests carry valid and invalid keys, then no log line and no error body shows a key or the Authorization value', async () => {
-    const valid = await createKey(t.app, 'logged', ['catalog:read']);
+    const valid = await createKey(t.app, { name: 'logged', scopes: ['catalog:read'] });
     const wrong = `rk_${valid.id}_${'A'.repeat(43)}`;
     const responses = [
       await t.app.inject({ url: '/CompanyProducts', headers: bearer(valid.key) }),
@@ -255,7 +251,7 @@ describe.each(databaseTargets)('access control on %s', (target) => {
   });
 
   it('when a key is sent in the query string, then the logged URL does not show it', async () => {
-    const valid = await createKey(t.app, 'url-logged', ['catalog:read']);
+    const valid = await createKey(t.app, { name: 'url-logged', scopes: ['catalog:read'] });
     await t.app.inject({ url: `/CompanyProducts?api_key=${valid.key}`, headers: bearer(valid.key) });
     const leaking = t.logs().filter((line) => JSON.stringify(line).includes(valid.key.slice(20)));
     expect(leaking).toEqual([]);
@@ -264,16 +260,17 @@ describe.each(databaseTargets)('access control on %s', (target) => {
 
 describe.each(databaseTargets)('tenancy on %s (OWASP API1)', (target) => {
   let t: TestApp;
-  let a1: CreatedKey;
-  let a2: CreatedKey;
-  let b: CreatedKey;
+  let a1: TestKey;
+  let a2: TestKey;
+  let b: TestKey;
   beforeAll(async () => {
     t = await createTestApp(target);
     await postJson(t.app, '/CompanyProducts', claro);
     const scopes = ['recharges:read', 'recharges:write'];
-    a1 = await createKey(t.app, 'a-till-1', scopes, 'client-a');
-    a2 = await createKey(t.app, 'a-till-2', scopes, 'client-a');
-    b = await createKey(t.app, 'b-till', scopes, 'client-b');
+    // Both clients are funded: a recharge of an empty account is refused.
+    a1 = await createKey(t.app, { name: 'a-till-1', scopes, client: 'client-a', deposit: 100 });
+    a2 = await createKey(t.app, { name: 'a-till-2', scopes, client: 'client-a' });
+    b = await createKey(t.app, { name: 'b-till', scopes, client: 'client-b', deposit: 100 });
   });
   afterAll(() => t.close());
 

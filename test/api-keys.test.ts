@@ -126,7 +126,8 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
     expect(response.json().errors).toEqual([
       {
         path: '/scopes/0',
-        message: 'must be one of catalog:read, catalog:write, recharges:read, recharges:write, admin',
+        message:
+          'must be one of catalog:read, catalog:write, recharges:read, recharges:write, accounts:read, admin',
       },
     ]);
   });

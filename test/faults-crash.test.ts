@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, rechargeBody } from './helpers/app.js';
+import { booksOf, runningBalancesHold } from './helpers/books.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { type ServerProcess, startServerDespiteDroppedSchemas } from './helpers/process.js';
 import {
@@ -16,7 +17,7 @@ import {
 const pgTargets = process.env.TEST_DATABASE_URL ? [process.env.TEST_DATABASE_URL] : [];
 
 // The statement that stores a recharge and its key (recharges.repository.ts, insertPriced).
-const INSERT = 'insert into recharges';
+const INSERT = 'recharges_priced_insert(';
 // ReadyForQuery: PostgreSQL sends it after the Sync, once the implicit transaction has committed.
 const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
 
@@ -149,6 +150,78 @@ describe.each(pgTargets)('a server process killed mid-recharge (PostgreSQL %s)',
       await server.exited;
     }
   }
+
+  it('when it is killed in the middle of a burst, then after a restart the books still balance', async () => {
+    const server = await start('direct');
+    const admin = { ...asAdmin, 'content-type': 'application/json' };
+    const made = await fetch(`http://127.0.0.1:${server.port}/ApiKeys`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ name: 'burst_shop', scopes: ['recharges:write'] }),
+    });
+    const { key, client } = (await made.json()) as { key: string; client: string };
+    const deposit = await fetch(`http://127.0.0.1:${server.port}/LedgerEntries`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ client, type: 'deposit', amount: 1000 }),
+    });
+    expect(deposit.status).toBe(201);
+    // 300 recharges of 10.00 against 1000.00, a quarter of them to numbers the carrier refuses.
+    const endings = ['1234', '9001', '5678', '9009'];
+    let answered = 0;
+    const burst = Array.from({ length: 300 }, (_, index) =>
+      fetch(`http://127.0.0.1:${server.port}/PhoneRecharges`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          ...rechargeBody,
+          phone_number: `55119${String(index).padStart(4, '0')}${endings[index % 4]}`,
+        }),
+      }).then(
+        (response) => {
+          answered += 1;
+          return response.status;
+        },
+        () => 0,
+      ),
+    );
+    await expect.poll(() => answered, { timeout: 10_000, interval: 2 }).toBeGreaterThanOrEqual(40);
+    server.child.kill('SIGKILL');
+    await server.exited;
+    const statuses = await Promise.all(burst);
+    expect(statuses.filter((status) => status === 0).length).toBeGreaterThan(0);
+
+    const balanced = async () => {
+      const books = await booksOf(database, client);
+      expect(books.balance).toBe(books.entries_sum);
+      expect(books).toMatchObject({
+        debits: books.recharges,
+        debits_without_recharge: 0,
+        recharges_without_debit: 0,
+        refunds_not_owed: 0,
+      });
+      expect(books.lowest_balance_after).toBeGreaterThanOrEqual(0);
+      expect(await runningBalancesHold(database, client)).toBe(true);
+      return books;
+    };
+    // Every 201 that reached its client is in the books, whatever else died with the process.
+    expect((await balanced()).recharges).toBeGreaterThanOrEqual(
+      statuses.filter((status) => status === 201).length,
+    );
+
+    const again = await start('direct');
+    try {
+      await expect
+        .poll(async () => (await booksOf(database, client)).unfinished, { timeout: 30_000, interval: 200 })
+        .toBe(0);
+      const books = await balanced();
+      expect(books.refunds_owed).toBe(0);
+      expect(books.refunds).toBeGreaterThan(0);
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  }, 60_000);
 
   it('when it dies after the commit, before the answer reaches it, then the retry replays that recharge', async () => {
     const key = `after-commit-${randomUUID()}`;

@@ -116,7 +116,7 @@ describe.each(pgTargets)('PostgreSQL behind a failing network (%s)', (url) => {
     const body = { ...rechargeBody, phone_number: '5511977770001' };
     let cuts = 0;
     proxy.onChunk((chunk, direction, link) => {
-      if (direction !== 'toTarget' || !chunk.includes('insert into recharges')) return 'forward';
+      if (direction !== 'toTarget' || !chunk.includes('recharges_priced_insert(')) return 'forward';
       proxy.onChunk(undefined);
       cuts += 1;
       link.cut();

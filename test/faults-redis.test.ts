@@ -4,13 +4,22 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { claro, postJson, rechargeBody, sendAdminKeyByDefault, testConfig } from './helpers/app.js';
+import {
+  claro,
+  createKey,
+  postJson,
+  rechargeBody,
+  sendAdminKeyByDefault,
+  testConfig,
+} from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { startTcpProxy, type TcpProxy, targetOf } from './helpers/tcp-proxy.js';
 
 const redisTargets = process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
 const databaseTarget = process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite';
 const RECHARGES_PER_MINUTE = 3;
+/** A recharging client's deposit: more than its recharges here cost, so only the limit refuses them. */
+const FUNDS = 1000;
 
 type Instance = { app: FastifyInstance; lines: string[] };
 
@@ -41,12 +50,6 @@ function redisWarnings(instance: Instance, since: number, kind: 'outage' | 'unco
     .filter((line) => line.includes(UNCONFIRMED) === (kind === 'unconfirmed'));
 }
 
-async function createKey(instance: Instance, client: string, scopes: string[]) {
-  const response = await postJson(instance.app, '/ApiKeys', { name: client, client, scopes });
-  expect(response.statusCode).toBe(201);
-  return response.json() as { id: string; key: string };
-}
-
 /** Recharges through each instance in turn; the statuses in order. */
 async function rechargeStatuses(instances: Instance[], key: string) {
   const statuses: number[] = [];
@@ -75,10 +78,19 @@ async function revoke(on: Instance, keyId: string) {
 /** Local checks every instance must pass without Redis: catalog, recharges, limits, revocation. */
 async function expectServedWithoutRedis(instance: Instance, client: string) {
   expect((await readCatalog(instance)).json()).toEqual(claro);
-  const limited = await createKey(instance, client, ['recharges:write']);
+  const limited = await createKey(instance.app, {
+    name: client,
+    client,
+    scopes: ['recharges:write'],
+    deposit: FUNDS,
+  });
   const statuses = await rechargeStatuses([instance, instance, instance, instance], limited.key);
   expect(statuses).toEqual([201, 201, 201, 429]);
-  const revoked = await createKey(instance, `${client}-revoked`, ['catalog:read']);
+  const revoked = await createKey(instance.app, {
+    name: `${client}-revoked`,
+    client: `${client}-revoked`,
+    scopes: ['catalog:read'],
+  });
   expect((await readCatalog(instance, revoked.key)).statusCode).toBe(200);
   // Nobody else can be told: the DELETE must not wait out the acknowledgement timeout.
   expect(await revoke(instance, revoked.id)).toBeLessThan(1500);
@@ -143,7 +155,12 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   });
 
   async function expectSharedAgain(client: string) {
-    const { key } = await createKey(a, client, ['recharges:write']);
+    const { key } = await createKey(a.app, {
+      name: client,
+      client,
+      scopes: ['recharges:write'],
+      deposit: FUNDS,
+    });
     // B's second recharge is the client's fourth: refused only if B counts in the same Redis as A.
     expect(await rechargeStatuses([a, a, b, b], key)).toEqual([201, 201, 201, 429]);
   }
@@ -184,7 +201,11 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
     await expectSharedAgain('shared-after');
 
     // A revocation on one instance is in force on the other at once.
-    const { id, key } = await createKey(a, 'revoked-across', ['catalog:read']);
+    const { id, key } = await createKey(a.app, {
+      name: 'revoked-across',
+      client: 'revoked-across',
+      scopes: ['catalog:read'],
+    });
     expect((await readCatalog(b, key)).statusCode).toBe(200);
     await revoke(a, id);
     expect((await readCatalog(b, key)).statusCode).toBe(401);

@@ -4,20 +4,27 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { asAdmin, claro, postJson, putJson, rechargeBody, testConfig } from './helpers/app.js';
+import {
+  asAdmin,
+  claro,
+  createKey as createTestKey,
+  postJson,
+  putJson,
+  rechargeBody,
+  testConfig,
+} from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 import { startTcpProxy, targetOf } from './helpers/tcp-proxy.js';
 
 type Statement = { sql: string; parameters: readonly unknown[] };
 
 async function createKey(app: FastifyInstance, scopes: string[]) {
-  const response = await postJson(
-    app,
-    '/ApiKeys',
-    { name: `k${randomBytes(4).toString('hex')}`, scopes },
-    asAdmin,
-  );
-  return { authorization: `Bearer ${(response.json() as { key: string }).key}` };
+  const { headers } = await createTestKey(app, {
+    name: `k${randomBytes(4).toString('hex')}`,
+    scopes,
+    deposit: 1000,
+  });
+  return headers;
 }
 
 // What a request costs in database round trips: every statement sent, BEGIN and COMMIT included.
@@ -88,7 +95,7 @@ describe.each(databaseTargets)('database round trips per request on %s', (target
       expect(response.statusCode).toBe(201);
     });
     expect(post).toHaveLength(1);
-    expect(post[0]?.sql).toMatch(/insert into recharges/);
+    expect(post[0]?.sql).toMatch(/recharges_priced_insert/);
     const replay = await countStatements(() =>
       postJson(app, '/PhoneRecharges', rechargeBody, { ...key, 'idempotency-key': 'hot-1' }),
     );
@@ -108,7 +115,7 @@ describe.each(databaseTargets)('database round trips per request on %s', (target
       expect(new Set(answers.map((answer) => answer.json().id)).size).toBe(12);
     });
     // Each recharge is in exactly one statement: the budget of one round trip, or a share of one.
-    expect(posts.every((statement) => /insert into recharges/.test(statement.sql))).toBe(true);
+    expect(posts.every((statement) => /recharges_priced_insert/.test(statement.sql))).toBe(true);
     const sizes = posts.map((statement) => (statement.parameters[0] as unknown[]).length);
     expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(12);
     // On PostgreSQL two go at once (RECHARGE_BATCH_IN_FLIGHT) and the rest queue behind them and share.

@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
+import { claro, createKey, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
 import { expectProblem } from './helpers/problems.js';
@@ -138,16 +138,15 @@ describe.each(databaseTargets)('idempotency keys on %s', (target) => {
   });
 
   it('when two clients use the same key, then each gets its own recharge; keys of one client share them', async () => {
-    const keyOf = async (name: string, client: string) => {
+    // Each client's account is funded (once, by its first key): an empty account cannot recharge.
+    const keyOf = async (name: string, client: string, deposit?: number) => {
       const scopes = ['recharges:read', 'recharges:write'];
-      const created = await postJson(t().app, '/ApiKeys', { name: `${name}-${target}`, client, scopes });
-      expect(created.statusCode).toBe(201);
-      return { authorization: `Bearer ${created.json().key}` };
+      return (await createKey(t().app, { name: `${name}-${target}`, client, scopes, deposit })).headers;
     };
     const [a1, a2, b] = [
-      await keyOf('acme-1', 'acme'),
+      await keyOf('acme-1', 'acme', 100),
       await keyOf('acme-2', 'acme'),
-      await keyOf('globex', 'globex'),
+      await keyOf('globex', 'globex', 100),
     ];
 
     const ofA = await fresh(rechargeBody, 'shared', a1);

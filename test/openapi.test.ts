@@ -26,6 +26,10 @@ const STATUSES: Record<string, number[]> = {
   listAuditEvents: [200, 400, ...KEYED],
   getMetrics: [200, ...KEYED],
   listSandboxCarrierTopUps: [200, 400, ...KEYED],
+  getAccounts: [200, 400, 404, ...KEYED],
+  replaceAccountLimits: [200, ...BODY, 404, ...KEYED],
+  createLedgerEntry: [201, ...BODY, 404, 409, 422, ...KEYED],
+  listLedgerEntries: [200, 400, ...KEYED],
   checkLiveness: [200, ...COMMON],
   checkReadiness: [200, ...COMMON],
 };
@@ -37,6 +41,8 @@ const SUCCESS_HEADERS: Record<string, Record<number, string[]>> = {
   createPhoneRecharge: { 201: ['Location', 'Idempotent-Replayed', 'Preference-Applied'] },
   listPhoneRecharges: { 200: ['Link'] },
   listAuditEvents: { 200: ['Link'] },
+  createLedgerEntry: { 201: ['Idempotent-Replayed'] },
+  listLedgerEntries: { 200: ['Link'] },
 };
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
 const headerNames = (response: { headers?: object } | undefined) =>
@@ -107,7 +113,15 @@ describe.each(databaseTargets)('the OpenAPI document on %s', (target) => {
         .map(({ value }) => value.code)
         .sort();
     expect(codesOf('createPhoneRecharge', 422)).toEqual(
-      ['idempotency_key_reused', 'unknown_company', 'unknown_product', 'value_mismatch'].sort(),
+      [
+        'daily_limit_exceeded',
+        'idempotency_key_reused',
+        'insufficient_funds',
+        'phone_recently_recharged',
+        'unknown_company',
+        'unknown_product',
+        'value_mismatch',
+      ].sort(),
     );
     expect(codesOf('listCompanyProducts', 400)).toEqual(['invalid_request']);
     expect(codesOf('createCompanyProducts', 415)).toEqual(['unsupported_media_type']);

@@ -22,9 +22,11 @@ const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
 // Every route the API serves, with its methods; HEAD and the hidden 405 routes are not documented.
 const DOCUMENTED_ROUTES: Record<string, string[]> = {
+  '/Accounts': ['get', 'put'],
   '/ApiKeys': ['delete', 'get', 'post'],
   '/AuditEvents': ['get'],
   '/CompanyProducts': ['delete', 'get', 'post', 'put'],
+  '/LedgerEntries': ['get', 'post'],
   '/PhoneRecharges': ['get', 'post'],
   '/SandboxCarrier/TopUps': ['get'],
   '/healthz': ['get'],
@@ -74,10 +76,14 @@ describe.each(databaseTargets)('operations on %s', (target) => {
       }
     }
     expect(Object.keys(doc.components.schemas).sort()).toEqual([
+      'Account',
+      'AccountLimitsInput',
       'ApiKey',
       'AuditEvent',
       'Catalog',
       'CreatedApiKey',
+      'LedgerEntry',
+      'LedgerEntryInput',
       'NewApiKey',
       'Problem',
       'Recharge',

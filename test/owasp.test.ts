@@ -3,16 +3,26 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { InjectOptions, Response } from 'light-my-request';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { claro, createTestApp, postJson, rechargeBody, TEST_ADMIN_KEY, type TestApp } from './helpers/app.js';
+import {
+  claro,
+  createKey,
+  createTestApp,
+  postJson,
+  rechargeBody,
+  TEST_ADMIN_KEY,
+  type TestApp,
+} from './helpers/app.js';
 import { type DatabaseTarget, databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
 
 type Key = { id: string; key: string };
 type Env = Record<string, string>;
-const ALL_BUT_ADMIN = ['catalog:read', 'catalog:write', 'recharges:read', 'recharges:write'];
+const ALL_BUT_ADMIN = ['catalog:read', 'catalog:write', 'recharges:read', 'recharges:write', 'accounts:read'];
 const SHOP = ['recharges:read', 'recharges:write'];
 const MISSING_ID = '01900000-0000-7000-8000-000000000000';
 const PHONE = '5511999999999';
+/** What each shop's account is funded with: far more than its recharges here cost. */
+const FUNDS = 1000;
 const RECHARGE_FIELDS = [
   'company_id',
   'created_at',
@@ -36,18 +46,12 @@ const json = (method: string, url: string, body: unknown, headers = {}): InjectO
   payload: typeof body === 'string' ? body : JSON.stringify(body),
 });
 
-async function createKey(app: FastifyInstance, name: string, scopes: string[], client?: string) {
-  const response = await postJson(app, '/ApiKeys', { name, scopes, ...(client ? { client } : {}) });
-  expect(response.statusCode).toBe(201);
-  return response.json() as Key;
-}
-
-/** Client A (every scope but admin) and client B (recharges), on a catalog to recharge from. */
+/** Client A (every scope but admin) and client B (recharges), funded, on a catalog to recharge from. */
 async function openShops(app: FastifyInstance) {
   await postJson(app, '/CompanyProducts', claro);
   return {
-    a: await createKey(app, 'shop-a', ALL_BUT_ADMIN, 'client-a'),
-    b: await createKey(app, 'shop-b', SHOP, 'client-b'),
+    a: await createKey(app, { name: 'shop-a', scopes: ALL_BUT_ADMIN, client: 'client-a', deposit: FUNDS }),
+    b: await createKey(app, { name: 'shop-b', scopes: SHOP, client: 'client-b', deposit: FUNDS }),
   };
 }
 
@@ -121,7 +125,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
       t().app.inject({ url, remoteAddress, headers: { authorization } });
 
     it('when the key is missing, wrong, revoked or in the URL, then the same 401 and WWW-Authenticate', async () => {
-      const revoked = await createKey(t().app, 'to-revoke', ['catalog:read']);
+      const revoked = await createKey(t().app, { name: 'to-revoke', scopes: ['catalog:read'] });
       expect((await from('198.51.100.1', `Bearer ${revoked.key}`)).statusCode).toBe(200);
       const revoke = await t().app.inject({ method: 'DELETE', url: `/ApiKeys?id=${revoked.id}` });
       expect(revoke.statusCode).toBe(204);
@@ -134,7 +138,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
         expect(refused.headers['www-authenticate']).toBe('Bearer realm="recharge-api"');
         expect(sansRequestId(refused)).toEqual(sansRequestId(refusals[0] as Response));
       }
-      const valid = await createKey(t().app, 'in-url', ['catalog:read']);
+      const valid = await createKey(t().app, { name: 'in-url', scopes: ['catalog:read'] });
       const inUrl = await t().app.inject({
         url: `/CompanyProducts?api_key=${valid.key}`,
         headers: bearer(valid),
@@ -144,7 +148,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
     });
 
     it('when keys are made, then api_keys holds their SHA-256 and nothing that reveals them', async () => {
-      const made = await createKey(t().app, 'stored', ['catalog:read']);
+      const made = await createKey(t().app, { name: 'stored', scopes: ['catalog:read'] });
       const rows = await t().database.db.selectFrom('api_keys').selectAll().execute();
       const digest = createHash('sha256').update(made.key).digest();
       expect(Buffer.from(rows.find(({ id }) => id === made.id)?.key_hash ?? []).equals(digest)).toBe(true);
@@ -158,7 +162,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
     });
 
     it('when a guesser passes AUTH_FAILURES_PER_MINUTE, then its guesses get 429 and valid keys from its address still pass', async () => {
-      const valid = await createKey(t().app, 'victim', ['catalog:read']);
+      const valid = await createKey(t().app, { name: 'victim', scopes: ['catalog:read'] });
       const guesser = '203.0.113.7';
       for (const guess of ['A', 'B', 'C', 'D', 'E'])
         expect((await from(guesser, `Bearer rk_${valid.id}_${guess.repeat(43)}`)).statusCode).toBe(401);
@@ -226,7 +230,9 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
       const listed = await t().app.inject(`/PhoneRecharges?phone_number=${PHONE}`);
       for (const shown of [made, byId.json(), ...listed.json()])
         expect(keysOf(shown)).toEqual(RECHARGE_FIELDS);
-      const created = await createKey(t().app, 'shown-once', ['catalog:read']);
+      const shownOnce = await postJson(t().app, '/ApiKeys', { name: 'shown-once', scopes: ['catalog:read'] });
+      expect(shownOnce.statusCode).toBe(201);
+      const created = shownOnce.json();
       expect(keysOf(created)).toEqual(['client', 'created_at', 'id', 'key', 'name', 'scopes']);
       const keys = await t().app.inject('/ApiKeys');
       for (const key of keys.json())
@@ -279,7 +285,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
 
     it('when a key sends more than RATE_LIMIT_PER_MINUTE requests, then 429 with Retry-After', () =>
       withApp(target, { RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
-        const reader = bearer(await createKey(app, 'reader', ['catalog:read']));
+        const reader = bearer(await createKey(app, { name: 'reader', scopes: ['catalog:read'] }));
         for (let i = 0; i < 3; i++)
           expect((await app.inject({ url: '/CompanyProducts', headers: reader })).statusCode).toBe(200);
         const refused = await app.inject({ url: '/CompanyProducts', headers: reader });
@@ -317,8 +323,10 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
     });
 
     it('when a catalog:read key writes catalogs or a recharges:read key recharges, then 403', async () => {
-      const reader = bearer(await createKey(t().app, 'catalog-reader', ['catalog:read']));
-      const looker = bearer(await createKey(t().app, 'recharge-reader', ['recharges:read']));
+      const reader = bearer(await createKey(t().app, { name: 'catalog-reader', scopes: ['catalog:read'] }));
+      const looker = bearer(
+        await createKey(t().app, { name: 'recharge-reader', scopes: ['recharges:read'] }),
+      );
       const cheap = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 0.01 }] };
       for (const request of [
         json('POST', '/CompanyProducts', { ...cheap, company_id: 'fake_11' }, reader),
@@ -338,7 +346,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
     it('when a client passes RECHARGES_PER_CLIENT_PER_MINUTE over two keys, then 429; others go on', () =>
       withApp(target, { RECHARGES_PER_CLIENT_PER_MINUTE: '2' }, async ({ app, database }) => {
         const { a, b } = await openShops(app);
-        const a2 = await createKey(app, 'shop-a-2', SHOP, 'client-a');
+        const a2 = await createKey(app, { name: 'shop-a-2', scopes: SHOP, client: 'client-a' });
         expect((await postJson(app, '/PhoneRecharges', rechargeBody, bearer(a))).statusCode).toBe(201);
         expect((await postJson(app, '/PhoneRecharges', rechargeBody, bearer(a2))).statusCode).toBe(201);
         for (const key of [a, a2]) {
@@ -422,7 +430,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
   describe('API9 improper inventory management', () => {
     // Pins: the OpenAPI document is the whole keyed surface and names the scope each operation enforces.
     const t = useTestApp(target);
-    const SCOPE = /^(catalog|recharges):(read|write)$|^admin$/;
+    const SCOPE = /^(catalog|recharges):(read|write)$|^accounts:read$|^admin$/;
     type Security = { apiKey?: string[] }[];
     const operations = async () => {
       const doc = (await t().app.inject({ url: '/openapi.json', headers: anonymous })).json();
@@ -468,11 +476,16 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
         expect(security, name).toEqual([{ apiKey: [expect.stringMatching(SCOPE)] }]);
         const scope = security?.[0]?.apiKey?.[0];
         const others = ALL_BUT_ADMIN.filter((s) => s !== scope);
-        const lacking = await createKey(t().app, `lacks-${name.replace(/\W/g, '-')}`, others);
+        const lacking = await createKey(t().app, {
+          name: `lacks-${name.replace(/\W/g, '-')}`,
+          scopes: others,
+        });
         expect((await t().app.inject({ method, url, headers: bearer(lacking) })).statusCode, name).toBe(403);
       }
       expect(declared['POST /ApiKeys']).toEqual([{ apiKey: ['admin'] }]);
       expect(declared['GET /PhoneRecharges']).toEqual([{ apiKey: ['recharges:read'] }]);
+      expect(declared['GET /Accounts']).toEqual([{ apiKey: ['accounts:read'] }]);
+      expect(declared['POST /LedgerEntries']).toEqual([{ apiKey: ['admin'] }]);
     });
   });
 });

@@ -10,6 +10,7 @@ import { createRateLimitStore, type RateLimitStore } from '../src/plugins/rate-l
 import {
   asAdmin,
   claro,
+  createKey,
   createTestApp,
   postJson,
   rechargeBody,
@@ -58,12 +59,6 @@ function expectRateLimited(response: Response, reason: string) {
   });
 }
 
-async function createKey(app: FastifyInstance, name: string, client: string, scopes: string[]) {
-  const response = await postJson(app, '/ApiKeys', { name, client, scopes });
-  expect(response.statusCode).toBe(201);
-  return { authorization: `Bearer ${response.json().key as string}` };
-}
-
 describe('rate limits, in process', () => {
   it('when a key sends more than RATE_LIMIT_PER_MINUTE requests, then 429 with Retry-After; each 200 counts down', () =>
     withApp({ RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
@@ -88,7 +83,11 @@ describe('rate limits, in process', () => {
 
   it('when one key is spent, then another key, even from the same address, has a budget of its own', () =>
     withApp({ RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
-      const reader = await createKey(app, 'reader', 'acme', ['catalog:read']);
+      const { headers: reader } = await createKey(app, {
+        name: 'reader',
+        client: 'acme',
+        scopes: ['catalog:read'],
+      });
       await app.inject({ method: 'GET', url: '/CompanyProducts' });
       await app.inject({ method: 'GET', url: '/CompanyProducts' });
       expect((await app.inject({ method: 'GET', url: '/CompanyProducts' })).statusCode).toBe(429);
@@ -100,7 +99,11 @@ describe('rate limits, in process', () => {
 
   it('when a key lacks the scope, then its 403s count against it too', () =>
     withApp({ RATE_LIMIT_PER_MINUTE: '2' }, async ({ app }) => {
-      const reader = await createKey(app, 'reader', 'acme', ['catalog:read']);
+      const { headers: reader } = await createKey(app, {
+        name: 'reader',
+        client: 'acme',
+        scopes: ['catalog:read'],
+      });
       const forbidden = await app.inject({ method: 'GET', url: '/ApiKeys', headers: reader });
       expect(forbidden.statusCode).toBe(403);
       expect(limitHeaders(forbidden)).toMatchObject({ limit: '2', remaining: '1' });
@@ -161,7 +164,11 @@ describe('rate limits, in process', () => {
 
   it('when an address sends many requests without a key and many wrong keys, then valid keys from it are still served', () =>
     withApp({ AUTH_FAILURES_PER_MINUTE: '3' }, async ({ app }) => {
-      const reader = await createKey(app, 'reader', 'acme', ['catalog:read']);
+      const { headers: reader } = await createKey(app, {
+        name: 'reader',
+        client: 'acme',
+        scopes: ['catalog:read'],
+      });
       const from = (authorization?: string) =>
         app.inject({ url: '/CompanyProducts', remoteAddress: '10.0.0.7', headers: { authorization } });
       const statuses = [];
@@ -243,9 +250,20 @@ describe('rate limits, in process', () => {
     withApp({ RECHARGES_PER_CLIENT_PER_MINUTE: '2' }, async ({ app }) => {
       expect((await postJson(app, '/CompanyProducts', claro)).statusCode).toBe(201);
       const scopes = ['recharges:write', 'recharges:read'];
-      const first = await createKey(app, 'acme-1', 'acme', scopes);
-      const second = await createKey(app, 'acme-2', 'acme', scopes);
-      const other = await createKey(app, 'globex', 'globex', scopes);
+      // Both clients are funded, so only the recharge limit can refuse them.
+      const { headers: first } = await createKey(app, {
+        name: 'acme-1',
+        client: 'acme',
+        scopes,
+        deposit: 100,
+      });
+      const { headers: second } = await createKey(app, { name: 'acme-2', client: 'acme', scopes });
+      const { headers: other } = await createKey(app, {
+        name: 'globex',
+        client: 'globex',
+        scopes,
+        deposit: 100,
+      });
 
       const made = await postJson(app, '/PhoneRecharges', rechargeBody, first);
       expect(made.statusCode).toBe(201);
@@ -391,7 +409,7 @@ describe.each(redisTargets)('rate limits shared through Redis at %s', (redisUrl)
       AUTH_FAILURES_PER_MINUTE: '2',
     });
     if (!a || !b) throw new Error('two instances expected');
-    const operator = await createKey(a, 'operator', 'ops', ['admin']);
+    const { headers: operator } = await createKey(a, { name: 'operator', client: 'ops', scopes: ['admin'] });
     const remaining = [];
     for (const app of [b, a, b]) {
       remaining.push((await app.inject('/CompanyProducts')).headers['ratelimit-remaining']);

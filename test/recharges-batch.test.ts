@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createRechargeRepository,
   type RechargeRepository,
@@ -35,12 +35,14 @@ describe.each(databaseTargets)('recharges stored in batches on %s', (target) => 
       .insertInto('products')
       .values({ company_id: 'claro_11', product_id: 'claro_10', value_cents: 1000 })
       .execute();
+    // An account without a limit: what is tested here is the batching, not the funds.
+    await database.db.insertInto('accounts').values({ client: 'shop', credit_limit_cents: null }).execute();
     // One statement at a time: what arrives while it runs queues, and goes in the next one.
     recharges = createRechargeRepository(database.db, { batching: { maxSize: 10, maxInFlight: 1 } });
   });
   afterEach(() => database.close());
 
-  const inserts = () => statements.filter((text) => text.includes('insert into recharges'));
+  const inserts = () => statements.filter((text) => text.includes('recharges_priced_insert('));
 
   it('when recharges arrive while one is being stored, then they share the next statement, each with its own outcome', async () => {
     const stored = { key: 'stored', fingerprint: 'f-stored' };
@@ -127,6 +129,13 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
     });
     const t = useTestApp(target, { empty: ['recharges'], seed: [catalog({ p1: 10, p2: 10, p3: 10 })] });
     const other = useOtherSession(() => t().database);
+    beforeAll(async () => {
+      // An account without a limit: what is tested here is the locking, not the funds.
+      await t()
+        .database.db.insertInto('accounts')
+        .values({ client: 'shop', credit_limit_cents: null })
+        .execute();
+    });
 
     it('when a write changes products in another order than a batch locks them, then neither deadlocks', async () => {
       // Counts the statements that answered: a batch that PostgreSQL broke out of a deadlock would be

@@ -83,16 +83,17 @@ export const PRICED_INSERT_FUNCTION = `
                end as retry_after
         from input i
         join product p on p.ord = i.ord and p.value_cents = i.value_cents
-        join account a on a.client = i.client
+        left join account a on a.client = i.client
       ), tried as (
         select c.ord, c.client, c.value_cents, a.balance_cents - sum(c.value_cents) over w as balance_after,
-               a.credit_limit_cents is null
-                 or a.balance_cents - sum(c.value_cents) over w >= -a.credit_limit_cents as funded,
+               -- A client without an account (there is none before its first key) cannot pay.
+               a.client is not null and (a.credit_limit_cents is null
+                 or a.balance_cents - sum(c.value_cents) over w >= -a.credit_limit_cents) as funded,
                (coalesce(a.daily_value_cents, 0) = 0
                  or a.day_value_cents + sum(c.value_cents) over w <= a.daily_value_cents)
                and (coalesce(a.daily_count, 0) = 0 or a.day_count + count(*) over w <= a.daily_count)
                  as within_day
-        from cooled c join account a on a.client = c.client
+        from cooled c left join account a on a.client = c.client
         where c.retry_after is null
         window w as (partition by c.client order by c.ord)
       ), accepted as (

@@ -11,7 +11,7 @@ import {
 import { refuseOtherMethods } from '../../shared/http.js';
 import { fromCents } from '../../shared/money.js';
 import { problems, success } from '../../shared/openapi.js';
-import { IdentifierSchema, moneyToCents } from '../../shared/schemas.js';
+import { moneyToCents } from '../../shared/schemas.js';
 import { IdempotencyKeyHeaders, unquoteIdempotencyKey } from '../recharges/index.js';
 import type { AccountRecord, EntryRecord } from './accounts.repository.js';
 import {
@@ -19,6 +19,7 @@ import {
   AccountLimitsInputSchema,
   AccountQuerySchema,
   AccountSchema,
+  ClientSchema,
   DEFAULT_PAGE_SIZE,
   type LedgerEntry,
   LedgerEntryInputSchema,
@@ -71,8 +72,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ service: AccountService 
       schema: {
         tags: ['accounts'],
         summary: "Set an account's credit limit and velocity limits (admin)",
-        operationId: 'setAccountLimits',
-        querystring: Type.Object({ client: IdentifierSchema }, { additionalProperties: false }),
+        operationId: 'replaceAccountLimits',
+        querystring: Type.Object({ client: ClientSchema }, { additionalProperties: false }),
         body: Type.Ref(AccountLimitsInputSchema),
         response: { 200: success(AccountRef, 'The account as it is now'), ...problems(NO_ACCOUNT) },
       },
@@ -102,6 +103,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ service: AccountService 
       schema: {
         tags: ['accounts'],
         summary: 'Enter a deposit or an adjustment (admin); Idempotency-Key makes retries safe',
+        operationId: 'createLedgerEntry',
         description:
           'Idempotency-Key works as on POST /PhoneRecharges: the same key and body answer the first entry with ' +
           '`Idempotent-Replayed: true`; another body, 422 `idempotency_key_reused`; while the first is being ' +

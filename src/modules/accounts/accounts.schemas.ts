@@ -4,6 +4,9 @@ import { AmountSchema, IdentifierSchema } from '../../shared/schemas.js';
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_COOLDOWN_SECONDS = 7 * 24 * 3600;
 
+/** A client, as the examples of the API keys name one. */
+export const ClientSchema = { ...IdentifierSchema, examples: ['shop-one'] };
+
 const Nullable = <T extends ReturnType<typeof Type.Number>>(schema: T) => Type.Union([schema, Type.Null()]);
 
 const LimitsSchema = Type.Object(
@@ -92,7 +95,7 @@ export type AccountLimitsInput = Static<typeof AccountLimitsInputSchema>;
 
 export const LedgerEntryInputSchema = Type.Object(
   {
-    client: IdentifierSchema,
+    client: ClientSchema,
     type: Type.Union([Type.Literal('deposit'), Type.Literal('adjustment')], {
       description: 'deposit: money received, positive; adjustment: a correction either way, with a note',
     }),
@@ -108,7 +111,7 @@ export const LedgerEntryInputSchema = Type.Object(
   {
     $id: 'LedgerEntryInput',
     additionalProperties: false,
-    examples: [{ client: 'shop_a', type: 'deposit', amount: 100, note: 'wire 2291' }],
+    examples: [{ client: 'shop-one', type: 'deposit', amount: 100, note: 'wire 2291' }],
   },
 );
 export type LedgerEntryInput = Static<typeof LedgerEntryInputSchema>;
@@ -136,13 +139,13 @@ export const LedgerEntrySchema = Type.Object(
 export type LedgerEntry = Static<typeof LedgerEntrySchema>;
 
 export const AccountQuerySchema = Type.Object(
-  { client: Type.Optional(IdentifierSchema) },
+  { client: Type.Optional(ClientSchema) },
   { additionalProperties: false },
 );
 
 export const LedgerQuerySchema = Type.Object(
   {
-    client: Type.Optional(IdentifierSchema),
+    client: Type.Optional(ClientSchema),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: DEFAULT_PAGE_SIZE })),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: 'From the Link rel="next"' })),
   },

@@ -2,10 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { principalOf, visibleClient } from '../../shared/access.js';
 import {
+  dailyLimitExceeded,
   idempotencyKeyInFlight,
   idempotencyKeyReused,
+  insufficientFunds,
   invalidRequest,
   notFound,
+  phoneRecentlyRecharged,
   unknownCompany,
   unknownProduct,
   valueMismatch,
@@ -107,6 +110,9 @@ export const rechargeRoutes: FastifyPluginAsyncTypebox<{ service: RechargeServic
             unknownProduct('claro_11', 'claro_15'),
             valueMismatch('claro_10', 1000, 1500),
             idempotencyKeyReused(),
+            insufficientFunds('the account of shop_a cannot pay 10.00; see GET /Accounts'),
+            dailyLimitExceeded(),
+            phoneRecentlyRecharged(300),
           ),
         },
       },
