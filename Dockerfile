@@ -27,5 +27,6 @@ EXPOSE 8080
 # For docker compose; Cloud Run probes /readyz itself (infra/run.tf).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# The migration job runs `node dist/db/migrate-cli.js`, operators `node dist/cli/apikey.js`, in this image.
+# The migration job runs `node dist/db/migrate-cli.js`, operators `node dist/cli/apikey.js` and
+# `node dist/cli/account.js`, in this image.
 CMD ["node", "dist/server.js"]

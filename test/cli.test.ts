@@ -5,14 +5,16 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
+import { runAccountCli } from '../src/cli/account.js';
 import { runApiKeyCli } from '../src/cli/apikey.js';
+import { createDatabase } from '../src/db/database.js';
 import { testConfig } from './helpers/app.js';
 import { createTestDatabase } from './helpers/databases.js';
 
-async function run(argv: string[], env: NodeJS.ProcessEnv) {
+async function run(argv: string[], env: NodeJS.ProcessEnv, cli = runApiKeyCli) {
   let out = '';
   let err = '';
-  const code = await runApiKeyCli(argv, env, {
+  const code = await cli(argv, env, {
     out: (text) => {
       out += text;
     },
@@ -99,6 +101,64 @@ describe('npm run apikey', () => {
 // The CLI and a running server share PostgreSQL and Redis: a revocation from a shell reaches the server.
 const sharedTargets =
   process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
+
+describe('npm run account', () => {
+  it('deposits, adjusts and shows an account, in the audit trail as the operator', async () => {
+    const env = { DATA_DIR: await mkdtemp(path.join(tmpdir(), 'account-cli-')), NODE_ENV: 'test' };
+    const account = (argv: string[]) => run(argv, env, runAccountCli);
+    expect((await run(['create', '--name', 'shop_cli', '--scopes', 'recharges:write'], env)).code).toBe(0);
+
+    const deposit = await account([
+      'deposit',
+      '--client',
+      'shop_cli',
+      '--amount',
+      '150.50',
+      '--note',
+      'wire 7',
+    ]);
+    expect(deposit.code).toBe(0);
+    expect(JSON.parse(deposit.out)).toMatchObject({
+      client: 'shop_cli',
+      type: 'deposit',
+      amount: 150.5,
+      balance_after: 150.5,
+      note: 'wire 7',
+    });
+    const adjusted = await account(['adjust', '--client', 'shop_cli', '--amount=-0.50', '--note', 'fee']);
+    expect(JSON.parse(adjusted.out)).toMatchObject({ type: 'adjustment', amount: -0.5, balance_after: 150 });
+    const shown = await account(['show', '--client', 'shop_cli']);
+    expect(JSON.parse(shown.out)).toMatchObject({ client: 'shop_cli', balance: 150, available: 150 });
+
+    expect(await account(['adjust', '--client', 'shop_cli', '--amount=-5'])).toEqual({
+      code: 1,
+      out: '',
+      err: 'an adjustment says why (note: is required for an adjustment)\n',
+    });
+    expect((await account(['deposit', '--client', 'nobody', '--amount', '5'])).err).toBe(
+      'client nobody has no account (it has never had a key)\n',
+    );
+    const bad = await account(['deposit', '--client', 'shop_cli', '--amount', '1.005']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--amount must be an amount');
+
+    const database = await createDatabase({ dataDir: env.DATA_DIR });
+    try {
+      const events = await database.db
+        .selectFrom('audit_events')
+        .select(['action', 'actor_key_id'])
+        .where('action', 'like', 'ledger.%')
+        .orderBy('id')
+        .execute();
+      expect(events).toEqual([
+        { action: 'ledger.deposit', actor_key_id: 'cli' },
+        { action: 'ledger.adjustment', actor_key_id: 'cli' },
+      ]);
+    } finally {
+      await database.close();
+    }
+  });
+});
 
 describe.each(sharedTargets)('npm run apikey beside a server (Redis %s)', (redisUrl) => {
   it('when a key is revoked from the CLI, then the server refuses it at once', async () => {

@@ -147,6 +147,24 @@ describe.each(databaseTargets)('the money invariants on %s', (target) => {
     }
   });
 
+  it('when a recharge made before accounts existed fails, then nothing is refunded: it was never debited', async () => {
+    const shop = await newShop(10);
+    const { rows } = await sql<{ id: string }>`
+      insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client, status,
+                             updated_at, next_step, next_attempt_at)
+      values (gen_random_uuid(), now(), 'claro_11', 'claro_10', ${phone('9001', 3)}, 1000, ${shop.client},
+              'pending', now(), 'send', now())
+      returning id`.execute(t.database.db);
+    await untilFinished(t.database, shop.client);
+    const recharge = await t.app.inject({ url: `/PhoneRecharges?id=${rows[0]?.id}`, headers: shop.headers });
+    expect(recharge.json()).toMatchObject({ status: 'failed', failure_code: 'invalid_number' });
+    expect(await booksOf(t.database, shop.client)).toMatchObject({
+      balance: 1000,
+      entries_sum: 1000,
+      refunds: 0,
+    });
+  });
+
   it('when SQL tries to change or remove entries, then the database refuses and they stay', async () => {
     const shop = await newShop(10);
     const db = t.database.db;

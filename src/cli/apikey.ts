@@ -15,19 +15,15 @@ import {
 import { createAjv } from '../plugins/validation.js';
 import { createRedis } from '../redis.js';
 import { createRedisBroadcast } from '../redis-broadcast.js';
-import { type Principal, SCOPES } from '../shared/access.js';
+import { SCOPES } from '../shared/access.js';
 import { AppError } from '../shared/errors.js';
+import { OPERATOR, type Output, runAsMain } from './operator.js';
 
 const USAGE = `usage:
   npm run apikey -- create --name NAME [--client CLIENT] --scopes SCOPE[,SCOPE...]
   npm run apikey -- list
   npm run apikey -- revoke --id ID
 scopes: ${SCOPES.join(', ')}`;
-
-// Recorded as the author in the audit trail: changes made from a shell, not through the API.
-const OPERATOR: Principal = { keyId: 'cli', client: 'operator', scopes: ['admin'] };
-
-type Output = { out: (text: string) => void; err: (text: string) => void };
 
 /** Operators' key management on the configured database; returns the process exit code. */
 export async function runApiKeyCli(argv: string[], env: NodeJS.ProcessEnv, output: Output): Promise<number> {
@@ -102,10 +98,4 @@ function parse(argv: string[]) {
   throw new Error('missing or incomplete command');
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const write = (stream: NodeJS.WriteStream) => (text: string) => stream.write(text);
-  process.exitCode = await runApiKeyCli(process.argv.slice(2), process.env, {
-    out: write(process.stdout),
-    err: write(process.stderr),
-  });
-}
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await runAsMain(runApiKeyCli);

@@ -166,7 +166,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ service: AccountService 
   refuseOtherMethods(app, ENTRIES, ['GET', 'HEAD', 'POST']);
 };
 
-function accountToApi(account: AccountRecord): Account {
+/** An account as the API shows it. */
+export function accountToApi(account: AccountRecord): Account {
   const creditLimit = account.credit_limit_cents;
   return {
     client: account.client,
@@ -183,7 +184,8 @@ function accountToApi(account: AccountRecord): Account {
   };
 }
 
-function entryToApi(entry: EntryRecord): LedgerEntry {
+/** A ledger entry as the API shows it. */
+export function entryToApi(entry: EntryRecord): LedgerEntry {
   return {
     id: entry.id,
     client: entry.client,
