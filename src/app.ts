@@ -34,6 +34,12 @@ import {
   rechargeRoutes,
   scheduleIdempotencyPurge,
 } from './modules/recharges/index.js';
+import {
+  createWebhookRepository,
+  createWebhookService,
+  type Resolver,
+  webhookRoutes,
+} from './modules/webhooks/index.js';
 import { authPlugin } from './plugins/auth.js';
 import { corsPlugin } from './plugins/cors.js';
 import { docsPlugin } from './plugins/docs.js';
@@ -59,6 +65,8 @@ export type AppOverrides = {
   database?: Database;
   /** Where JSON logs go (tests capture them); default standard output. */
   logStream?: NodeJS.WritableStream;
+  /** Resolves webhook hosts instead of DNS (tests of the URL guard). */
+  resolve?: Resolver;
 };
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -152,7 +160,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       audit: createAuditRepository(trx),
     })),
   });
-  const lifecycle = createLifecycle(config, database, app.log, metrics);
+  const lifecycle = createLifecycle(config, database, app.log, metrics, overrides.resolve);
   // Stopped before requests drain: waiting requests answer at once, and nothing new is claimed.
   app.addHook('preClose', () => lifecycle.stop());
   app.addHook('onClose', () => lifecycle.close());
@@ -202,6 +210,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(rechargeRoutes, { service: rechargeService });
   await app.register(apiKeyRoutes, { service: apiKeyService });
   await app.register(accountRoutes, { service: accountService });
+  await app.register(webhookRoutes, {
+    service: createWebhookService({
+      webhooks: createWebhookRepository(db),
+      transaction: createUnitOfWork(db, (trx) => ({ webhooks: createWebhookRepository(trx) })),
+      guard: lifecycle.urlGuard,
+      onResend: () => lifecycle.delivery?.wake(),
+    }),
+  });
   await app.register(auditRoutes, { audit: createAuditRepository(db) });
   if (lifecycle.sandbox) await app.register(sandboxCarrierRoutes, { topUps: lifecycle.sandbox.topUps });
   return app;

@@ -48,6 +48,15 @@ const EnvSchema = Type.Object({
   DISPATCHER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
   DISPATCHER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
   DISPATCHER_POLL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
+  // Seconds before each retry; decimals allowed (tests use fractions of a second).
+  WEBHOOK_RETRY_SCHEDULE: Type.String({
+    pattern: '^\\s*\\d+(\\.\\d+)?(\\s*,\\s*\\d+(\\.\\d+)?){0,19}\\s*$',
+    default: '5,300,1800,7200,18000,36000,36000',
+  }),
+  WEBHOOK_ALLOW_PRIVATE_URLS: Type.Optional(Type.Boolean()),
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }),
+  WEBHOOK_CONCURRENCY_PER_ENDPOINT: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -94,6 +103,15 @@ export type Config = Readonly<{
   };
   /** Whether this process dispatches recharges to the carrier, and how much at once. */
   dispatcher: { enabled: boolean; batchSize: number; concurrency: number; pollMs: number };
+  /** Webhook delivery (docs/webhooks.md); it runs where the dispatcher does. */
+  webhooks: {
+    timeoutMs: number;
+    retryScheduleMs: number[];
+    allowPrivateUrls: boolean;
+    requireHttps: boolean;
+    concurrency: number;
+    perEndpoint: number;
+  };
 }>;
 
 export class ConfigError extends Error {
@@ -188,6 +206,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: parsed.DISPATCHER_BATCH_SIZE,
       concurrency: parsed.DISPATCHER_CONCURRENCY,
       pollMs: parsed.DISPATCHER_POLL_MS,
+    },
+    webhooks: {
+      timeoutMs: parsed.WEBHOOK_TIMEOUT_MS,
+      retryScheduleMs: parsed.WEBHOOK_RETRY_SCHEDULE.split(',').map((seconds) =>
+        Math.round(Number(seconds) * 1000),
+      ),
+      allowPrivateUrls: parsed.WEBHOOK_ALLOW_PRIVATE_URLS ?? parsed.NODE_ENV !== 'production',
+      requireHttps: parsed.NODE_ENV === 'production',
+      concurrency: parsed.WEBHOOK_CONCURRENCY,
+      perEndpoint: parsed.WEBHOOK_CONCURRENCY_PER_ENDPOINT,
     },
   });
 }

@@ -14,6 +14,14 @@ import {
   type OutcomeWaiters,
   type RechargeRecord,
 } from './modules/recharges/index.js';
+import {
+  createDeliveryEngine,
+  createUrlGuard,
+  createWebhookRepository,
+  type DeliveryEngine,
+  type Resolver,
+  type UrlGuard,
+} from './modules/webhooks/index.js';
 import { createLifecycleMetrics } from './plugins/lifecycle-metrics.js';
 import type { Metrics } from './plugins/metrics.js';
 
@@ -26,6 +34,10 @@ export type Lifecycle = {
   sandbox: SandboxCarrier | undefined;
   /** Present where this process dispatches (DISPATCHER=on). */
   dispatcher: Dispatcher | undefined;
+  /** Delivers webhook messages; present where the dispatcher is. */
+  delivery: DeliveryEngine | undefined;
+  /** Which webhook URLs may be registered and called. */
+  urlGuard: UrlGuard;
   waiters: OutcomeWaiters;
   /** What the recharge insert NOTIFYs, for dispatchers elsewhere; undefined when this one dispatches. */
   notifyChannel: string | undefined;
@@ -43,8 +55,27 @@ export function createLifecycle(
   database: Database,
   log: FastifyBaseLogger,
   metrics: Pick<Metrics, 'registry'>,
+  /** Resolves webhook hosts; tests inject one. */
+  resolve?: Resolver,
 ): Lifecycle {
   const { db } = database;
+  const urlGuard = createUrlGuard({
+    requireHttps: config.webhooks.requireHttps,
+    allowPrivate: config.webhooks.allowPrivateUrls,
+    ...(resolve ? { resolve } : {}),
+  });
+  const delivery = config.dispatcher.enabled
+    ? createDeliveryEngine({
+        repository: createWebhookRepository(db),
+        guard: urlGuard,
+        log,
+        timeoutMs: config.webhooks.timeoutMs,
+        retryScheduleMs: config.webhooks.retryScheduleMs,
+        concurrency: config.webhooks.concurrency,
+        perEndpoint: config.webhooks.perEndpoint,
+        pollMs: Math.min(config.dispatcher.pollMs, 500),
+      })
+    : undefined;
   const sandbox = config.carrier.kind === 'sandbox' ? createSandboxCarrier(db) : undefined;
   const carrier =
     sandbox ??
@@ -72,6 +103,8 @@ export function createLifecycle(
         onRecorded: (recharges: RechargeRecord[]) => {
           lifecycleMetrics.recorded(recharges);
           waiters.settle(recharges);
+          // A final status came with its messages: send them now.
+          delivery?.wake();
         },
       })
     : undefined;
@@ -80,21 +113,26 @@ export function createLifecycle(
     carrier,
     sandbox,
     dispatcher,
+    delivery,
+    urlGuard,
     waiters,
     notifyChannel: dispatcher || database.kind !== 'postgres' ? undefined : DISPATCH_CHANNEL,
     stored: () => dispatcher?.wake(),
     start() {
       if (!dispatcher) return;
       dispatcher.start();
+      delivery?.start();
       listener = database.listen(DISPATCH_CHANNEL, dispatcher.wake);
     },
     async stop() {
       await listener?.close();
       await dispatcher?.stop();
+      await delivery?.stop();
       waiters.close();
     },
     async close() {
       await carrier.close();
+      await delivery?.close();
     },
   };
 }

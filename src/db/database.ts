@@ -122,6 +122,37 @@ export interface LedgerEntriesTable {
   created_at: ColumnType<Date, never, never>;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  client: string;
+  url: string;
+  events: string[];
+  status: 'active' | 'disabled';
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: Date | null;
+  created_at: ColumnType<Date, never, never>;
+  updated_at: ColumnType<Date, never, Date>;
+}
+
+export type WebhookMessageStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookMessagesTable {
+  id: string;
+  endpoint_id: string;
+  client: string;
+  type: string;
+  recharge_id: string;
+  recharge_status: RechargeStatus;
+  recharge_updated_at: Date;
+  recharge_failure_code: FailureCode | null;
+  status: WebhookMessageStatus;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_response_status: number | null;
+  next_attempt_at: Date | null;
+  created_at: ColumnType<Date, never, never>;
+}
+
 export interface DB {
   catalog_state: CatalogStateTable;
   companies: CompaniesTable;
@@ -136,6 +167,8 @@ export interface DB {
   accounts: AccountsTable;
   ledger_entries: LedgerEntriesTable;
   account_days: { client: string; day: string; value_cents: string; count: number };
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_messages: WebhookMessagesTable;
   ledger_idempotency_keys: {
     client: string;
     key: string;

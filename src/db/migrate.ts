@@ -7,6 +7,7 @@ import * as catalogVersion from './migrations/0004-catalog-version.js';
 import * as idempotencyForeignKey from './migrations/0005-idempotency-recharge-fk.js';
 import * as lifecycle from './migrations/0006-lifecycle.js';
 import * as accounts from './migrations/0007-accounts.js';
+import * as webhooks from './migrations/0008-webhooks.js';
 import { sqlStateOf } from './sql-state.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0005-idempotency-recharge-fk': idempotencyForeignKey,
   '0006-lifecycle': lifecycle,
   '0007-accounts': accounts,
+  '0008-webhooks': webhooks,
 };
 
 /** Kysely's migrator over this service's migrations, in the connection's current schema. */

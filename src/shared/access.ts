@@ -6,6 +6,8 @@ export const SCOPES = [
   'recharges:read',
   'recharges:write',
   'accounts:read',
+  'webhooks:read',
+  'webhooks:write',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   insufficient_funds: { status: 422, title: 'Unprocessable Content' },
   daily_limit_exceeded: { status: 422, title: 'Unprocessable Content' },
   phone_recently_recharged: { status: 422, title: 'Unprocessable Content' },
+  webhook_url_not_allowed: { status: 422, title: 'Unprocessable Content' },
   rate_limited: { status: 429, title: 'Too Many Requests' },
   internal_error: { status: 500, title: 'Internal Server Error' },
   unavailable: { status: 503, title: 'Service Unavailable' },
@@ -132,6 +133,11 @@ export const phoneRecentlyRecharged = (retryAfterSeconds: number) =>
     undefined,
     { 'retry-after': String(retryAfterSeconds) },
   );
+
+export const webhookUrlNotAllowed = (reason: string) =>
+  new AppError('webhook_url_not_allowed', `the webhook URL ${reason}`, [{ path: '/url', message: reason }]);
+
+export const conflict = (detail: string) => new AppError('conflict', detail);
 
 /** A dependency (the database) cannot be reached; `cause` is logged, never shown. */
 export const unavailable = (cause?: unknown) =>

@@ -2,6 +2,7 @@ import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { type DB, type FailureCode, preparedStatement, type RechargeStatus } from '../../db/database.js';
 import { refundCtes } from '../accounts/ledger.sql.js';
 import type { RechargeRecord } from '../recharges/index.js';
+import { announceCte } from '../webhooks/messages.sql.js';
 import type { Step } from './lifecycle.js';
 
 /** A recharge the dispatcher claimed: its step, and the claim number that fences what it records. */
@@ -69,7 +70,7 @@ const RECORD = `${preparedStatement('dispatcher_record')}
       as t(id, claims, status, failure_code, next_step, delay_ms)
     where r.id = t.id and r.claims = t.claims and r.status in ('pending', 'processing')
     returning r.*
-  ), ${refundCtes('recorded', "m.status = 'failed'")}
+  ), ${refundCtes('recorded', "m.status = 'failed'")}, ${announceCte('recorded')}
   select ${RECORDED_COLUMNS} from recorded`;
 
 // Moves completed recharges to reversed and refunds them. $1 the carrier's references.
@@ -79,7 +80,7 @@ const REVERSE = `${preparedStatement('dispatcher_reverse')}
                          updated_at = statement_timestamp()
     where id = any($1::uuid[]) and status = 'completed'
     returning *
-  ), ${refundCtes('reversed', 'true')}
+  ), ${refundCtes('reversed', 'true')}, ${announceCte('reversed')}
   select ${RECORDED_COLUMNS} from reversed`;
 
 export function createDispatcherRepository(db: Kysely<DB>) {

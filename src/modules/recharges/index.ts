@@ -6,6 +6,6 @@ export {
   type RechargeRecord,
   type RechargeRepository,
 } from './recharges.repository.js';
-export { IdempotencyKeyHeaders, rechargeRoutes, unquoteIdempotencyKey } from './recharges.routes.js';
+export { IdempotencyKeyHeaders, rechargeRoutes, toApi, unquoteIdempotencyKey } from './recharges.routes.js';
 export { RechargeInputSchema, RechargeSchema } from './recharges.schemas.js';
 export { createRechargeService, type RechargeService } from './recharges.service.js';

@@ -1,0 +1,116 @@
+import { lookup as dnsLookup } from 'node:dns';
+import { lookup } from 'node:dns/promises';
+import type { LookupFunction } from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+/** Resolves a host name to its addresses (IPv4 and IPv6). Tests inject one. */
+export type Resolver = (host: string) => Promise<string[]>;
+
+export const systemResolver: Resolver = async (host) =>
+  (await lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
+
+export type UrlGuardOptions = {
+  /** Only https URLs (production). */
+  requireHttps: boolean;
+  /** Private, loopback and link-local addresses allowed (development and tests). */
+  allowPrivate: boolean;
+  resolve?: Resolver;
+};
+
+export type UrlVerdict = { allowed: true; address: string } | { allowed: false; reason: string };
+
+/**
+ * Which webhook URLs may be called: an address on the public internet, never one inside the network the
+ * service runs in (server-side request forgery). The host is resolved and refused when any of its addresses
+ * is not public unicast: loopback, private, link-local (cloud metadata at 169.254.169.254 among them),
+ * carrier-grade NAT, unique-local IPv6, IPv4-mapped IPv6 and every other special range. A connection goes
+ * to the address that was checked (`lookup`), so a DNS answer that changes in between is never used.
+ */
+export function createUrlGuard({ requireHttps, allowPrivate, resolve = systemResolver }: UrlGuardOptions) {
+  /** What can be told without resolving: the scheme, credentials, and a host that is an address. */
+  function precheck(url: string): UrlVerdict | { allowed: true; host: string } {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return { allowed: false, reason: 'is not a URL' };
+    }
+    if (parsed.protocol !== 'https:' && (requireHttps || parsed.protocol !== 'http:')) {
+      return { allowed: false, reason: requireHttps ? 'must be https' : 'must be http or https' };
+    }
+    if (parsed.username || parsed.password) return { allowed: false, reason: 'must not carry credentials' };
+    const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (!allowPrivate && ipaddr.isValid(host) && !isPublic(host)) {
+      return { allowed: false, reason: `host ${host} is not a public address` };
+    }
+    return { allowed: true, host };
+  }
+
+  async function check(url: string): Promise<UrlVerdict> {
+    const first = precheck(url);
+    if (!first.allowed) return first;
+    if (!('host' in first)) return first;
+    const { host } = first;
+    // With private addresses allowed every address is, and the connection resolves the host itself.
+    if (allowPrivate) return { allowed: true, address: host };
+    let addresses: string[];
+    try {
+      addresses = ipaddr.isValid(host) ? [host] : await resolve(host);
+    } catch {
+      return { allowed: false, reason: `host ${host} does not resolve` };
+    }
+    if (addresses.length === 0) return { allowed: false, reason: `host ${host} does not resolve` };
+    const inside = addresses.find((address) => !isPublic(address));
+    if (inside !== undefined)
+      return { allowed: false, reason: `host ${host} resolves to a non-public address` };
+    return { allowed: true, address: addresses[0] as string };
+  }
+
+  return {
+    check,
+    /**
+     * The checks of `check` that need no DNS: made before every attempt, whose connection then resolves
+     * the host through `lookup`, which checks the addresses.
+     */
+    precheck: (url: string): UrlVerdict => {
+      const verdict = precheck(url);
+      return verdict.allowed ? { allowed: true, address: 'host' in verdict ? verdict.host : '' } : verdict;
+    },
+    /**
+     * A `lookup` for net.connect that answers with the address `check` approved for this host, so the
+     * connection goes where the check looked and nowhere else.
+     */
+    lookup(): LookupFunction {
+      if (allowPrivate) return (hostname, options, callback) => dnsLookup(hostname, options, callback);
+      return (hostname, options, callback) => {
+        check(`https://${hostname.includes(':') ? `[${hostname}]` : hostname}/`).then(
+          (verdict) => {
+            if (!verdict.allowed) {
+              callback(
+                Object.assign(new Error(`webhook URL refused: ${verdict.reason}`), { code: 'EREFUSED' }),
+                '',
+                4,
+              );
+              return;
+            }
+            const family = ipaddr.parse(verdict.address).kind() === 'ipv6' ? 6 : 4;
+            if ((options as { all?: boolean }).all) {
+              (
+                callback as unknown as (error: null, addresses: { address: string; family: number }[]) => void
+              )(null, [{ address: verdict.address, family }]);
+            } else callback(null, verdict.address, family);
+          },
+          (error: Error) => callback(error as NodeJS.ErrnoException, '', 4),
+        );
+      };
+    },
+  };
+}
+
+export type UrlGuard = ReturnType<typeof createUrlGuard>;
+
+/** Public unicast only: ipaddr.js names every special-purpose range, and only plain unicast is let through. */
+export function isPublic(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  return ipaddr.parse(address).range() === 'unicast';
+}
