@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { InjectOptions, Response } from 'light-my-request';
-import { buildApp } from '../../src/app.js';
+import { type AppOverrides, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createTestDatabase, type DatabaseTarget, type TestDatabase } from './databases.js';
 
@@ -54,12 +54,15 @@ export function sendAdminKeyByDefault(app: FastifyInstance): FastifyInstance {
 export async function createTestApp(
   target: DatabaseTarget,
   env: Record<string, string> = {},
+  overrides: Pick<AppOverrides, 'resolve'> = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase(target);
   const stream = new PassThrough();
   const lines: string[] = [];
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const app = sendAdminKeyByDefault(await buildApp(testConfig(env), { database, logStream: stream }));
+  const app = sendAdminKeyByDefault(
+    await buildApp(testConfig(env), { database, logStream: stream, ...overrides }),
+  );
   await app.ready();
   return {
     app,

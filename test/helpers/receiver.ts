@@ -32,12 +32,18 @@ export async function startReceiver(answer: Answer = (_, response) => response.w
       state.answer(entry, response);
     });
   });
+  let connections = 0;
+  server.on('connection', () => {
+    connections += 1;
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
     url: (path = '/hooks') => `http://127.0.0.1:${port}${path}`,
     received,
+    /** TCP connections accepted, a request or not (a TLS handshake to this plain server is one). */
+    connections: () => connections,
     answerWith(next: Answer) {
       state.answer = next;
     },
