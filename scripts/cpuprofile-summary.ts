@@ -3,7 +3,7 @@
  * by package or file, as self time (the function was on top of the stack) and, per package, as inclusive
  * time (the package was anywhere on the stack).
  *
- * Used by `scripts/bench.ts` (BENCH_PROFILE=1); also runs on its own:
+ * Used by `scripts/bench/profile.ts` (BENCH_PROFILE=1); also runs on its own:
  *   npx tsx scripts/cpuprofile-summary.ts bench-results/profiles/x.cpuprofile [--top 15] [--from µs --to µs]
  * (the bench's `.summary.json` next to each profile holds the window it used).
  *

@@ -13,7 +13,10 @@ describe.each(databaseTargets)('webhook URLs in production on %s', (target) => {
   const resolve: Resolver = async (host) => {
     if (host === 'hooks.example.com') return ['93.184.215.14'];
     if (host === 'metadata.example.com') return ['169.254.169.254'];
-    if (host === 'rebind.example.com') return (rebindAnswers += 1) === 1 ? ['93.184.215.14'] : ['127.0.0.1'];
+    if (host === 'rebind.example.com') {
+      rebindAnswers += 1;
+      return rebindAnswers === 1 ? ['93.184.215.14'] : ['127.0.0.1'];
+    }
     throw new Error('ENOTFOUND');
   };
   beforeAll(async () => {

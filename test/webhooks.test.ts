@@ -36,7 +36,10 @@ type Message = {
 const SCOPES = ['recharges:write', 'recharges:read', 'webhooks:read', 'webhooks:write'];
 let clients = 0;
 let numbers = 0;
-const phone = (ending: string) => `55119${String((numbers += 1)).padStart(4, '0')}${ending}`;
+const phone = (ending: string) => {
+  numbers += 1;
+  return `55119${String(numbers).padStart(4, '0')}${ending}`;
+};
 
 async function until<T>(
   read: () => Promise<T> | T,
@@ -162,7 +165,10 @@ describe.each(databaseTargets)('webhooks on %s', (target) => {
     expect(resent.statusCode).toBe(404);
     expect(await messages(other)).toEqual([]);
     expect((await t.app.inject({ url: '/WebhookEndpoints', headers: other.headers })).json()).toEqual([]);
-    await until(() => receivedFor(made.id), (list) => list.length === 1);
+    await until(
+      () => receivedFor(made.id),
+      (list) => list.length === 1,
+    );
     const all = (await t.app.inject({ url: '/WebhookEndpoints', headers: asAdmin })).json() as Endpoint[];
     expect(all.map((each) => each.id)).toContain(endpoint.id);
   });

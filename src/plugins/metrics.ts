@@ -7,7 +7,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PoolStats } from '../db/database.js';
 import { refuseOtherMethods } from '../shared/http.js';
 import { routeConfigOf } from '../shared/route.js';
-import { createRequestSeries, registerComputed } from './request-metrics.js';
+import { createRequestSeries } from './request-metrics.js';
 
 /** What a cache reports so /metrics can show its hit ratio; the catalog cache is handed one. */
 export type CacheMetrics = { hit(): void; miss(): void };
@@ -30,23 +30,21 @@ export type MetricsOptions = {
 export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  // Plain counts, rendered when scraped: a prom-client Counter validates on every increment. Both series
-  // exist from the start, so a hit ratio is defined before the first miss.
+  // Plain counts, moved into the Counter when scraped: a prom-client Counter validates on every increment.
+  // Both series exist from the first scrape on, so a hit ratio is defined before the first miss.
   const cacheLookups = { hit: 0, miss: 0 };
-  registerComputed(
-    registry,
-    'catalog_cache_requests_total',
-    'counter',
-    'Catalog cache lookups, by result',
-    () => {
+  new Counter({
+    name: 'catalog_cache_requests_total',
+    help: 'Catalog cache lookups, by result',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.inc({ result: 'hit' }, cacheLookups.hit);
+      this.inc({ result: 'miss' }, cacheLookups.miss);
       cacheLookups.hit = 0;
       cacheLookups.miss = 0;
     },
-    () => [
-      { labels: { result: 'hit' }, value: cacheLookups.hit },
-      { labels: { result: 'miss' }, value: cacheLookups.miss },
-    ],
-  );
+  });
   if (poolStats?.()) {
     const pool = (name: string, help: string, read: (stats: PoolStats) => number) =>
       new Gauge({

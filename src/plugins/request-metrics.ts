@@ -1,4 +1,4 @@
-import type { Metric, Registry } from 'prom-client';
+import { Counter, type Metric, type Registry } from 'prom-client';
 
 const REQUESTS_HELP = 'HTTP requests answered, by method, route and status';
 const DURATION_HELP =
@@ -19,9 +19,18 @@ export function createRequestSeries(registry: Registry) {
   const series = new Map<string, Series>();
   const all = () => [...series.values()];
   const reset = () => series.clear();
-  registerComputed(registry, 'http_requests_total', 'counter', REQUESTS_HELP, reset, () =>
-    all().map(({ labels, count }) => ({ labels, value: count })),
-  );
+  // A public Counter, refilled from the series at each scrape. Its own reset() leaves `series` alone; the
+  // histogram's below clears it, so Registry.resetMetrics() still starts both over.
+  new Counter({
+    name: 'http_requests_total',
+    help: REQUESTS_HELP,
+    labelNames: ['method', 'route', 'status_code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, count } of series.values()) this.inc(labels, count);
+    },
+  });
   const name = 'http_request_duration_seconds';
   registerComputed(registry, name, 'histogram', DURATION_HELP, reset, () =>
     all().flatMap(({ labels, count, sum, buckets }) => {
@@ -58,13 +67,15 @@ export function createRequestSeries(registry: Registry) {
 type ComputedValue = { labels: Record<string, string | number>; value: number; metricName?: string };
 
 /**
- * Registers a metric whose samples are computed when scraped. prom-client's registry reads only a metric's
- * name, type, `get()` and `reset()`, but its typings accept only its own classes, hence the cast.
+ * Registers a histogram whose buckets, sum and count are computed when scraped. Counters and gauges do this
+ * with prom-client's public `collect()` (as above), but its Histogram has no way to set them, only
+ * `observe()` one duration at a time. prom-client's registry reads only a metric's name, type, `get()` and
+ * `reset()`, but its typings accept only its own classes, hence the cast.
  */
-export function registerComputed(
+function registerComputed(
   registry: Registry,
   name: string,
-  type: 'counter' | 'histogram',
+  type: 'histogram',
   help: string,
   reset: () => void,
   values: () => ComputedValue[],
