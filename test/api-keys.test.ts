@@ -127,7 +127,7 @@ describe.each(databaseTargets)('API keys on %s', (target) => {
       {
         path: '/scopes/0',
         message:
-          'must be one of catalog:read, catalog:write, recharges:read, recharges:write, accounts:read, admin',
+          'must be one of catalog:read, catalog:write, recharges:read, recharges:write, accounts:read, webhooks:read, webhooks:write, admin',
       },
     ]);
   });

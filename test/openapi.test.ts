@@ -30,6 +30,12 @@ const STATUSES: Record<string, number[]> = {
   replaceAccountLimits: [200, ...BODY, 404, ...KEYED],
   createLedgerEntry: [201, ...BODY, 404, 409, 422, ...KEYED],
   listLedgerEntries: [200, 400, ...KEYED],
+  createWebhookEndpoint: [201, ...BODY, 409, 422, ...KEYED],
+  listWebhookEndpoints: [200, ...KEYED],
+  replaceWebhookEndpoint: [200, ...BODY, 404, 422, ...KEYED],
+  deleteWebhookEndpoint: [204, 400, 404, ...KEYED],
+  listWebhookDeliveries: [200, 400, ...KEYED],
+  resendWebhookMessage: [202, 400, 404, ...KEYED],
   checkLiveness: [200, ...COMMON],
   checkReadiness: [200, ...COMMON],
 };
@@ -43,6 +49,7 @@ const SUCCESS_HEADERS: Record<string, Record<number, string[]>> = {
   listAuditEvents: { 200: ['Link'] },
   createLedgerEntry: { 201: ['Idempotent-Replayed'] },
   listLedgerEntries: { 200: ['Link'] },
+  listWebhookDeliveries: { 200: ['Link'] },
 };
 const ref = (name: string) => ({ $ref: `#/components/headers/${name}` });
 const headerNames = (response: { headers?: object } | undefined) =>
@@ -62,7 +69,8 @@ describe.each(databaseTargets)('the OpenAPI document on %s', (target) => {
   it('when it is read, then every operation has its own camelCase operationId, a verb first', () => {
     const ids = operationsOf(doc).map(({ operation }) => operation.operationId);
     expect(new Set(ids).size).toBe(ids.length);
-    for (const id of ids) expect(id).toMatch(/^(list|get|create|replace|delete|revoke|check)[A-Z][A-Za-z]+$/);
+    for (const id of ids)
+      expect(id).toMatch(/^(list|get|create|replace|delete|revoke|resend|check)[A-Z][A-Za-z]+$/);
     expect(Object.keys(operations).sort()).toEqual(Object.keys(STATUSES).sort());
   });
 

@@ -29,6 +29,8 @@ const DOCUMENTED_ROUTES: Record<string, string[]> = {
   '/LedgerEntries': ['get', 'post'],
   '/PhoneRecharges': ['get', 'post'],
   '/SandboxCarrier/TopUps': ['get'],
+  '/WebhookDeliveries': ['get', 'post'],
+  '/WebhookEndpoints': ['delete', 'get', 'post', 'put'],
   '/healthz': ['get'],
   '/metrics': ['get'],
   '/readyz': ['get'],
@@ -88,6 +90,11 @@ describe.each(databaseTargets)('operations on %s', (target) => {
       'Problem',
       'Recharge',
       'RechargeInput',
+      'WebhookEndpoint',
+      'WebhookEndpointInput',
+      'WebhookEndpointReplace',
+      'WebhookEndpointWithSecret',
+      'WebhookMessage',
     ]);
   });
 

@@ -17,7 +17,15 @@ import { useTestApp } from './helpers/fixtures.js';
 
 type Key = { id: string; key: string };
 type Env = Record<string, string>;
-const ALL_BUT_ADMIN = ['catalog:read', 'catalog:write', 'recharges:read', 'recharges:write', 'accounts:read'];
+const ALL_BUT_ADMIN = [
+  'catalog:read',
+  'catalog:write',
+  'recharges:read',
+  'recharges:write',
+  'accounts:read',
+  'webhooks:read',
+  'webhooks:write',
+];
 const SHOP = ['recharges:read', 'recharges:write'];
 const MISSING_ID = '01900000-0000-7000-8000-000000000000';
 const PHONE = '5511999999999';
@@ -430,7 +438,7 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
   describe('API9 improper inventory management', () => {
     // Pins: the OpenAPI document is the whole keyed surface and names the scope each operation enforces.
     const t = useTestApp(target);
-    const SCOPE = /^(catalog|recharges):(read|write)$|^accounts:read$|^admin$/;
+    const SCOPE = /^(catalog|recharges|webhooks):(read|write)$|^accounts:read$|^admin$/;
     type Security = { apiKey?: string[] }[];
     const operations = async () => {
       const doc = (await t().app.inject({ url: '/openapi.json', headers: anonymous })).json();
@@ -486,6 +494,8 @@ describe.each(databaseTargets)('OWASP API Security Top 10 (2023) on %s', (target
       expect(declared['GET /PhoneRecharges']).toEqual([{ apiKey: ['recharges:read'] }]);
       expect(declared['GET /Accounts']).toEqual([{ apiKey: ['accounts:read'] }]);
       expect(declared['POST /LedgerEntries']).toEqual([{ apiKey: ['admin'] }]);
+      expect(declared['GET /WebhookDeliveries']).toEqual([{ apiKey: ['webhooks:read'] }]);
+      expect(declared['POST /WebhookEndpoints']).toEqual([{ apiKey: ['webhooks:write'] }]);
     });
   });
 });

@@ -23,7 +23,16 @@ const UrlSchema = Type.String({
 
 export const WebhookEndpointInputSchema = Type.Object(
   { url: UrlSchema, events: Type.Optional(EventsSchema) },
-  { $id: 'WebhookEndpointInput', additionalProperties: false },
+  {
+    $id: 'WebhookEndpointInput',
+    additionalProperties: false,
+    examples: [
+      {
+        url: 'https://hooks.example.com/recharges',
+        events: ['phone_recharge.completed', 'phone_recharge.failed'],
+      },
+    ],
+  },
 );
 export type WebhookEndpointInput = Static<typeof WebhookEndpointInputSchema>;
 
@@ -35,7 +44,17 @@ export const WebhookEndpointReplaceSchema = Type.Object(
       Type.Boolean({ description: 'A new secret; the old one keeps signing beside it for 24 hours' }),
     ),
   },
-  { $id: 'WebhookEndpointReplace', additionalProperties: false },
+  {
+    $id: 'WebhookEndpointReplace',
+    additionalProperties: false,
+    examples: [
+      {
+        url: 'https://hooks.example.com/recharges',
+        events: ['phone_recharge.completed', 'phone_recharge.failed', 'phone_recharge.reversed'],
+        rotate_secret: true,
+      },
+    ],
+  },
 );
 export type WebhookEndpointReplace = Static<typeof WebhookEndpointReplaceSchema>;
 
@@ -84,12 +103,12 @@ export const WebhookMessageSchema = Type.Object(
 );
 export type WebhookMessage = Static<typeof WebhookMessageSchema>;
 
-const EndpointId = Type.String({ pattern: '^ep_[0-9a-f]{24}$', examples: ['ep_5f0c6f0a8a4e7c1d9b2f3e5a'] });
+const EndpointId = Type.String({ pattern: '^ep_[0-9a-f]{24}$', description: 'From POST /WebhookEndpoints' });
 
 export const EndpointIdQuerySchema = Type.Object({ id: EndpointId }, { additionalProperties: false });
 
 export const MessageIdQuerySchema = Type.Object(
-  { id: Type.String({ pattern: '^msg_[0-9a-f]{32}$', examples: ['msg_0193c6f08a4e7c1d9b2f3e5a7d9c1b42'] }) },
+  { id: Type.String({ pattern: '^msg_[0-9a-f]{32}$', description: 'From GET /WebhookDeliveries' }) },
   { additionalProperties: false },
 );
 
