@@ -213,7 +213,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         Math.round(Number(seconds) * 1000),
       ),
       allowPrivateUrls: parsed.WEBHOOK_ALLOW_PRIVATE_URLS ?? parsed.NODE_ENV !== 'production',
-      requireHttps: parsed.NODE_ENV === 'production',
+      // Private receivers (a development machine, a service in the same network) are plain http.
+      requireHttps: parsed.NODE_ENV === 'production' && parsed.WEBHOOK_ALLOW_PRIVATE_URLS !== true,
       concurrency: parsed.WEBHOOK_CONCURRENCY,
       perEndpoint: parsed.WEBHOOK_CONCURRENCY_PER_ENDPOINT,
     },

@@ -24,6 +24,7 @@ import {
 } from './modules/webhooks/index.js';
 import { createLifecycleMetrics } from './plugins/lifecycle-metrics.js';
 import type { Metrics } from './plugins/metrics.js';
+import { createWebhookMetrics } from './plugins/webhook-metrics.js';
 
 /** The channel a recharge insert NOTIFYs when the inserting instance does not dispatch itself. */
 export const DISPATCH_CHANNEL = 'recharge_dispatch';
@@ -64,9 +65,12 @@ export function createLifecycle(
     allowPrivate: config.webhooks.allowPrivateUrls,
     ...(resolve ? { resolve } : {}),
   });
+  const webhookRepository = createWebhookRepository(db);
+  const webhookMetrics = createWebhookMetrics(metrics.registry, webhookRepository.backlog);
   const delivery = config.dispatcher.enabled
     ? createDeliveryEngine({
-        repository: createWebhookRepository(db),
+        repository: webhookRepository,
+        observe: webhookMetrics.observe,
         guard: urlGuard,
         log,
         timeoutMs: config.webhooks.timeoutMs,

@@ -454,4 +454,13 @@ describe.each(databaseTargets)('webhooks on %s', (target) => {
       (await t.app.inject({ url: '/WebhookDeliveries?cursor=bad', headers: shop.headers })).statusCode,
     ).toBe(400);
   });
+
+  it('when messages were sent, then /metrics shows attempts by outcome and the backlog', async () => {
+    const metrics = (await t.app.inject({ url: '/metrics', headers: asAdmin })).body;
+    expect(metrics).toMatch(/^webhook_attempt_duration_seconds_count\{outcome="delivered"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^webhook_attempt_duration_seconds_count\{outcome="retry"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^webhook_attempt_duration_seconds_count\{outcome="disabled"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^webhook_messages_pending\{state="due"\} \d+$/m);
+    expect(metrics).toMatch(/^webhook_oldest_due_age_seconds \d/m);
+  });
 });

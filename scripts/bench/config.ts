@@ -61,6 +61,7 @@ export const TARGETS_LIMITS = {
   rechargeRatio: 0.2,
   lifecycleRate: 1000,
   lifecycleP99Ms: 1000,
+  webhookP99Ms: 2000,
   p99Ms: 25,
   catalogP99Ms: 10,
   growthRatio: 2,
@@ -109,6 +110,8 @@ export const SERVICE_ENV = {
   RATE_LIMIT_PER_IP_PER_MINUTE: '10000000',
   RECHARGES_PER_CLIENT_PER_MINUTE: '1000000',
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+  // The lifecycle phase's webhook receiver listens on 127.0.0.1, over http.
+  WEBHOOK_ALLOW_PRIVATE_URLS: 'true',
   // A prefix of its own per run: Redis outlives the run's schema, and another run's cached catalog would
   // answer for this one's.
   ...(REDIS_URL ? { REDIS_URL, REDIS_PREFIX: `bench-${RUN_ID}:` } : {}),

@@ -16,16 +16,20 @@ import type { Pinning } from './machine.js';
 import { verdict } from './report.js';
 import { startRoundServers } from './servers.js';
 import { round2, round3 } from './util.js';
+import { startWebhookReceiver } from './webhook-receiver.js';
 
 /**
  * End to end: recharges POSTed at a fixed rate (BENCH_LIFECYCLE_RATE, default 1000/s) for BENCH_SECONDS,
  * dispatched by the service's own dispatcher to the sandbox carrier, then waited for until final. The time
  * from acceptance to `completed` is read from the rows (created_at, and updated_at of the final status),
  * both stamped by PostgreSQL's clock; the POST's own latency is autocannon's. The hello POST of the same
- * run, at saturation, is the yardstick.
+ * run, at saturation, is the yardstick. Every final status is pushed to a webhook receiver in this process,
+ * which verifies each message; the time to it runs from the recharge's created_at to the message's arrival
+ * (one machine, one clock).
  */
 export async function lifecyclePhase(serviceEnv: Record<string, string>, pinning: Pinning, schema: string) {
   const servers = await startRoundServers(serviceEnv, pinning);
+  const receiver = await startWebhookReceiver(servers.baseUrls.service);
   try {
     const helloPost = TARGETS.find((target) => target.name === 'hello POST') as Target;
     await generateLoad(helloPost, servers.baseUrls.hello, WARMUP_SECONDS);
@@ -36,6 +40,24 @@ export async function lifecyclePhase(serviceEnv: Record<string, string>, pinning
     const result = await generateLoad(RECHARGE_POST, servers.baseUrls.service, SECONDS, LIFECYCLE_RATE);
     const loadEnded = new Date();
     const drainedAt = await waitUntilFinal(schema, loadEnded);
+    const finals = Number(
+      (
+        await adminQuery(
+          `select count(*)::int as finals from ${schema}.recharges
+           where created_at >= $1 and created_at < $2 and status in ('completed', 'failed')`,
+          [from, loadEnded],
+        )
+      ).rows[0]?.finals,
+    );
+    const webhooksDeadline = Date.now() + LIFECYCLE_DRAIN_MS;
+    while (receiver.between(from, loadEnded).length < finals && Date.now() < webhooksDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const webhooks = {
+      ...receiver.summary(receiver.between(from, loadEnded)),
+      expected: finals,
+      unverified: receiver.unverified(),
+    };
     const { rows } = await adminQuery(
       `select count(*)::int as recharges,
               count(*) filter (where status = 'completed')::int as completed,
@@ -67,8 +89,10 @@ export async function lifecyclePhase(serviceEnv: Record<string, string>, pinning
       acceptedToCompletedP99Ms: round2(Number(row.p99_ms)),
       acceptedToFinalMaxMs: round2(Number(row.max_ms)),
       drainedMsAfterLoad: drainedAt - loadEnded.getTime(),
+      webhooks,
     };
   } finally {
+    await receiver.close();
     await servers.stop();
   }
 }
@@ -109,6 +133,17 @@ export function lifecycleReport(result: Awaited<ReturnType<typeof lifecyclePhase
       `${result.acceptedToCompletedP99Ms} ms`,
       `≤ ${TARGETS_LIMITS.lifecycleP99Ms} ms`,
       result.acceptedToCompletedP99Ms <= TARGETS_LIMITS.lifecycleP99Ms,
+    ),
+    `webhooks: ${result.webhooks.messages} messages verified of ${result.webhooks.expected} final recharges ` +
+      `(${result.webhooks.unverified} did not verify); POST → webhook received p50 ${result.webhooks.p50Ms} ms, ` +
+      `max ${result.webhooks.maxMs} ms`,
+    verdict(
+      'POST → webhook received p99',
+      `${result.webhooks.p99Ms} ms`,
+      `≤ ${TARGETS_LIMITS.webhookP99Ms} ms`,
+      result.webhooks.p99Ms <= TARGETS_LIMITS.webhookP99Ms &&
+        result.webhooks.unverified === 0 &&
+        result.webhooks.distinctRecharges === result.webhooks.expected,
     ),
   ];
 }

@@ -18,6 +18,8 @@ export type DeliveryOptions = {
   perEndpoint: number;
   pollMs: number;
   random?: () => number;
+  /** Told of every attempt's outcome (metrics). */
+  observe?: (outcome: AttemptOutcome, seconds: number) => void;
 };
 
 // A lease outlives one attempt by this much, so a slow answer is recorded before the message is due again.
@@ -117,6 +119,7 @@ export function createDeliveryEngine(options: DeliveryOptions) {
     const timestamp = Math.floor(Date.now() / 1000);
     const secrets = message.previous_secret ? [message.secret, message.previous_secret] : [message.secret];
     let responseStatus: number | null = null;
+    const started = performance.now();
     try {
       // The URL is checked again before every attempt; its host's addresses when the connection resolves it.
       const verdict = guard.precheck(message.url);
@@ -142,7 +145,9 @@ export function createDeliveryEngine(options: DeliveryOptions) {
         'webhook attempt failed',
       );
     }
-    return outcomeOf(message, responseStatus);
+    const outcome = outcomeOf(message, responseStatus);
+    options.observe?.(outcome, (performance.now() - started) / 1000);
+    return outcome;
   }
 
   function outcomeOf(message: ClaimedMessage, responseStatus: number | null): AttemptOutcome {

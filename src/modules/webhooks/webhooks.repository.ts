@@ -245,6 +245,23 @@ export function createWebhookRepository(db: Kysely<DB>) {
       }));
     },
 
+    /** Pending messages, those already due, and how long the oldest due one has waited (every instance's). */
+    async backlog(): Promise<{ pending: number; due: number; oldest_due_age_seconds: number }> {
+      const { rows } = await sql<{ pending: number; due: number; oldest_due_age_seconds: number | null }>`
+        select count(*)::int as pending,
+               (count(*) filter (where next_attempt_at <= statement_timestamp()))::int as due,
+               extract(epoch from statement_timestamp()
+                 - min(next_attempt_at) filter (where next_attempt_at <= statement_timestamp()))::float8
+                 as oldest_due_age_seconds
+        from webhook_messages where status = 'pending'`.execute(db);
+      const row = rows[0];
+      return {
+        pending: row?.pending ?? 0,
+        due: row?.due ?? 0,
+        oldest_due_age_seconds: row?.oldest_due_age_seconds ?? 0,
+      };
+    },
+
     /** Records attempts whose lease still holds; a 410 disables its endpoint in the same statement. */
     async record(outcomes: AttemptOutcome[]): Promise<void> {
       if (outcomes.length === 0) return;
