@@ -106,7 +106,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       ajv: { formats: { [FORMATS.money]: true, [FORMATS.amount]: true, [FORMATS.phoneNumber]: true } },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  // Fastify parses text/plain by default; the API takes JSON only, so anything else is a 415 (SPEC §4).
+  // Fastify parses text/plain by default; the API takes JSON only, so anything else is a 415
+  // (docs/api.md, Errors).
   app.removeContentTypeParser('text/plain');
   await app.register(jsonBodyPlugin);
 
@@ -186,8 +187,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     app.addSchema(schema);
   await app.register(errorsPlugin, { bodyLimitBytes: config.bodyLimitBytes });
   if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins });
-  // Rate limits (SPEC §3) run in this order: per-IP ceiling, auth (a wrong key counts towards the lockout),
-  // per key and client.
+  // Rate limits (docs/api.md) run in this order: per-IP ceiling, auth (a wrong key counts towards the
+  // lockout), per key and client.
   const rateLimits = createRateLimits({
     store: createRateLimitStore({ redis, keyPrefix: `${config.redisPrefix}rl:`, log: app.log }),
     perKeyPerMinute: config.rateLimitPerMinute,

@@ -92,7 +92,7 @@ export type Config = Readonly<{
   googleCloudProject: string | undefined;
   /** A second port that serves /metrics without a key; unset: /metrics only on PORT, with an admin key. */
   metricsPort: number | undefined;
-  /** The carrier gateway (SPEC §6) and how one call to it is bounded and retried. */
+  /** The carrier gateway (docs/api.md) and how one call to it is bounded and retried. */
   carrier: {
     kind: 'sandbox' | 'http';
     url: string | undefined;

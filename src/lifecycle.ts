@@ -50,7 +50,7 @@ export type Lifecycle = {
   close(): Promise<void>;
 };
 
-/** The carrier, the dispatcher and the waiters of one process, wired together (SPEC §6). */
+/** The carrier, the dispatcher and the waiters of one process, wired together (docs/api.md). */
 export function createLifecycle(
   config: Config,
   database: Database,

@@ -5,7 +5,7 @@ import type { Principal } from './shared/access.js';
 // Recorded as the author of the demo catalog in the audit trail.
 const SEED_ACTOR: Principal = { keyId: 'seed', client: 'system', scopes: ['admin'] };
 
-// The challenge's own examples (1.1 and 1.2), loaded so a fresh `npm start` has something to sell.
+// The demo catalogs claro_11 and tim_11, loaded so a fresh `npm start` has something to sell.
 const DEMO_CATALOGS = [
   {
     company_id: 'claro_11',

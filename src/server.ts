@@ -13,7 +13,8 @@ try {
 }
 
 if (!config.adminApiKey && config.nodeEnv !== 'production') {
-  // A development convenience (SPEC §3): a fresh admin key for this run, shown once, outside the JSON logs.
+  // A development convenience (docs/api.md, API keys): a fresh admin key for this run, shown once, outside
+  // the JSON logs.
   const { key } = generateApiKey();
   config = Object.freeze({ ...config, adminApiKey: key });
   process.stderr.write(

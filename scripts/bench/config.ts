@@ -70,7 +70,8 @@ export const TARGETS_LIMITS = {
   rssDriftMb: 5,
 };
 
-// Sent to the service (SPEC §3). The hello server gets the same headers so both see requests of the same size.
+// Sent to the service (docs/api.md). The hello server gets the same headers so both see requests of the
+// same size.
 export const API_KEY = `bench_${randomBytes(24).toString('hex')}`;
 export const RUN_ID = randomBytes(4).toString('hex');
 const POSTED_PHONE_NUMBER = '5511999999999';

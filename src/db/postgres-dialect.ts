@@ -4,7 +4,8 @@ import { unavailable } from '../shared/errors.js';
 import type { DatabaseOptions } from './database.js';
 import { sqlStateOf } from './sql-state.js';
 
-// Together under SPEC's 5 s: a request that needs an unreachable or hung PostgreSQL answers 503 in time.
+// Together under the 5 s of docs/api.md (Errors): a request that needs an unreachable or hung PostgreSQL
+// answers 503 in time.
 export const CONNECT_TIMEOUT_MS = 2000;
 const STATEMENT_TIMEOUT_MS = 2500;
 const QUERY_TIMEOUT_MS = 2800;

@@ -6,12 +6,12 @@ import { isSecretParameter } from '../shared/log-url.js';
 import { routeConfigOf } from '../shared/route.js';
 import { andThen, type MaybePromise, settle } from '../shared/sync-first.js';
 
-// Served without a key (SPEC §3); everything else must declare the scope it needs.
+// Served without a key (docs/api.md); everything else must declare the scope it needs.
 const PUBLIC_PATHS = ['/healthz', '/readyz', '/openapi.json', '/docs'];
 const BEARER = /^Bearer +([\x21-\x7e]{1,512}) *$/i;
 export const SECURITY_SCHEME = 'apiKey';
 
-/** Work of the same hook as the key check, before or after it (the rate limits, in the order SPEC §3 gives). */
+/** Work of the same hook as the key check, before or after it (rate limits, in docs/api.md's order). */
 export type AuthStep = (request: FastifyRequest, reply: FastifyReply) => MaybePromise<void>;
 
 export type AuthOptions = {
@@ -29,7 +29,7 @@ export type AuthOptions = {
 
 /**
  * Scopes are declared per route (`config.scope`) and enforced in this one hook, after routing (404, 405)
- * and before the body is parsed or validated (400, 413, 415), the order SPEC §3 gives.
+ * and before the body is parsed or validated (400, 413, 415), the order docs/api.md gives.
  */
 export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) => {
   const { authenticate, onFailure, beforeAuth, afterAuth } = options;

@@ -44,7 +44,7 @@ const FORMAT_MESSAGES: Record<string, string> = {
   [FORMATS.phoneNumber]: 'must be a Brazilian mobile number: 55, a DDD and nine digits starting with 9',
 };
 
-/** Renders every failure as RFC 9457 problem details (SPEC §4); nothing internal reaches the client. */
+/** Renders every failure as RFC 9457 problem details (docs/api.md); nothing internal reaches the client. */
 export const errorsPlugin = fp(
   async (app: FastifyInstance, { bodyLimitBytes }: { bodyLimitBytes: number }) => {
     // Fastify's own words for these are terse ("Unsupported Media Type"); say what the caller should do.

@@ -6,8 +6,8 @@ import type { RechargeRecord } from '../modules/recharges/index.js';
 export type Backlog = () => Promise<{ status: RechargeStatus; count: number; oldest_age_seconds: number }[]>;
 
 /**
- * The lifecycle seen from outside (SPEC §6): moves between statuses, the unfinished backlog and the age of
- * its oldest recharge (read from the database at each scrape, so it counts every instance's work), and
+ * The lifecycle seen from outside (docs/api.md): moves between statuses, the unfinished backlog and the age
+ * of its oldest recharge (read from the database at each scrape, so it counts every instance's work), and
  * carrier calls by outcome and duration, and retries.
  */
 export function createLifecycleMetrics(registry: Registry, backlog: Backlog) {

@@ -70,7 +70,7 @@ const addressOf = ({ ip }: FastifyRequest) => (ip.includes(':') ? normalizeIP(ip
 
 const isRecharge = (request: FastifyRequest) => routeConfigOf(request).sellsCredit === true;
 
-/** Fixed one-minute windows in `store`, checked in the order SPEC §3 and the hooks' costs call for. */
+/** Fixed one-minute windows in `store`, checked in the order docs/api.md and the hooks' costs call for. */
 export function createRateLimits(options: RateLimitOptions): RateLimits {
   const { store, perKeyPerMinute, perAddressPerMinute, authFailuresPerMinute } = options;
   const { rechargesPerClientPerMinute } = options;

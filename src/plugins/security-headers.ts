@@ -52,9 +52,9 @@ const PAGE_PREFIX = '/docs';
 
 /**
  * Sets the security headers (the API's, or helmet's on `/docs` and its assets) and `X-Request-Id`, so a
- * caller can quote the id its problem details and our logs use (SPEC: every response carries it). The first
- * step of every request (gate.ts). Whether the page came over https is `request.protocol`, which reads
- * X-Forwarded-Proto only from the proxies TRUST_PROXY names.
+ * caller can quote the id its problem details and our logs use (docs/api.md: every response carries it).
+ * The first step of every request (gate.ts). Whether the page came over https is `request.protocol`,
+ * which reads X-Forwarded-Proto only from the proxies TRUST_PROXY names.
  */
 export function createSecurityHeaders(): (request: FastifyRequest, reply: FastifyReply) => void {
   const pageHeaders = helmetHeaders();

@@ -2,7 +2,7 @@ import { formatCents } from './money.js';
 
 export type FieldError = { path: string; message: string };
 
-/** The stable, machine-readable codes of SPEC §4, each with its HTTP status and title. */
+/** The stable, machine-readable codes of docs/api.md (Errors), each with its HTTP status and title. */
 export const ERROR_CODES = {
   invalid_request: { status: 400, title: 'Bad Request' },
   unauthenticated: { status: 401, title: 'Unauthorized' },

@@ -16,7 +16,7 @@ export function allowedMethodsOf(app: FastifyInstance, path: string): string | u
 
 /**
  * Answers 405 with `Allow` for every method the path does not serve, instead of Fastify's 404: in
- * onRequest, before the body is read, so a 405 comes before 400, 413 or 415 (SPEC §3). Methods Fastify
+ * onRequest, before the body is read, so a 405 comes before 400, 413 or 415 (docs/api.md). Methods Fastify
  * does not route at all (PROPFIND, …) reach the not-found handler, which asks allowedMethodsOf.
  */
 export function refuseOtherMethods(app: FastifyInstance, url: string, allowed: HTTPMethods[]) {

@@ -1,4 +1,4 @@
-/** The longest `Prefer: wait` honoured (SPEC §6); a longer one counts as this. */
+/** The longest `Prefer: wait` honoured (docs/api.md); a longer one counts as this. */
 export const MAX_WAIT_SECONDS = 30;
 
 /**

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * The recharge lifecycle (SPEC §6). The recharge row is its own outbox: the columns that say what the
+ * The recharge lifecycle (docs/api.md). The recharge row is its own outbox: the columns that say what the
  * dispatcher does next are written by the same statement that stores the recharge, so there is never a
  * job without its recharge or a recharge without its job.
  */
@@ -45,7 +45,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       where status in ('pending', 'processing')
   `.execute(db);
 
-  // Only SPEC's moves exist, whoever writes the row.
+  // Only the moves docs/api.md lists exist, whoever writes the row.
   await sql`
     create function recharges_status_moves() returns trigger language plpgsql as $$
     begin
@@ -83,7 +83,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create index sandbox_carrier_top_ups_reversed_idx on sandbox_carrier_top_ups (reversed_at)
       where reversed_at is not null
   `.execute(db);
-  // Sends of the numbers whose behaviour depends on what came before (SPEC's endings 9001–9009).
+  // Sends of the numbers whose behaviour depends on what came before (the sandbox carrier's endings
+  // 9001–9009 in docs/api.md).
   await sql`
     create table sandbox_carrier_requests (
       reference uuid primary key,

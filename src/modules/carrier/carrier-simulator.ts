@@ -3,10 +3,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { hasSpecialEnding, type SandboxRecord, sendAction, statusFromRecord } from './sandbox-rules.js';
 
 /**
- * A stand-alone carrier speaking docs/carrier-protocol.md, with SPEC §6's table of endings (sandbox-rules)
- * and in-memory books, so that the `http` carrier can be tried over real sockets. Like the sandbox
- * carrier, it credits every send its rules credit: a reference sent twice and credited twice shows in
- * its stats. The knobs add faults to any number, drawn from a seeded generator so a run can be replayed.
+ * A stand-alone carrier speaking docs/carrier-protocol.md, with the sandbox carrier's table of endings
+ * (docs/api.md; sandbox-rules) and in-memory books, so that the `http` carrier can be tried over real
+ * sockets. Like the sandbox carrier, it credits every send its rules credit: a reference sent twice and
+ * credited twice shows in its stats. The knobs add faults to any number, drawn from a seeded generator so
+ * a run can be replayed.
  */
 export type CarrierSimulatorOptions = {
   port?: number;

@@ -20,7 +20,7 @@ const SandboxTopUpSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** What the sandbox carrier did for a reference, from its own books (SPEC §6); only with CARRIER=sandbox. */
+/** What the sandbox carrier did for a reference, from its own books (docs/api.md); CARRIER=sandbox only. */
 export const sandboxCarrierRoutes: FastifyPluginAsyncTypebox<{
   topUps: (reference: string) => Promise<SandboxTopUp[]>;
 }> = async (app, { topUps }) => {

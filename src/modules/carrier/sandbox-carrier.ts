@@ -14,7 +14,7 @@ export type SandboxTopUp = {
 };
 
 /**
- * The sandbox carrier (SPEC §6): SPEC's table of endings, with its books in the service's database but in
+ * The sandbox carrier (docs/api.md): its table of endings, with its books in the service's database but in
  * tables of its own, so that what it credited survives a crash of the service as a real carrier's would.
  * It credits every send it decides to credit: it does not deduplicate references, so a second credit
  * would show if the dispatcher ever sent a reference twice. A lost answer or a timeout is simulated at

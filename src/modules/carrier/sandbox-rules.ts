@@ -1,9 +1,9 @@
 import type { RefusalCode, StatusOutcome } from './carrier.port.js';
 
 /**
- * SPEC §6's table of endings, shared by the sandbox carrier inside the service and the stand-alone carrier
- * simulator: what a simulated carrier does with a send, decided by the last four digits of the phone
- * number and by how many times this reference was sent before.
+ * The sandbox carrier's table of endings (docs/api.md), shared by the sandbox carrier inside the service
+ * and the stand-alone carrier simulator: what a simulated carrier does with a send, decided by the last
+ * four digits of the phone number and by how many times this reference was sent before.
  */
 export type SendAction =
   | { kind: 'refuse'; code: RefusalCode }

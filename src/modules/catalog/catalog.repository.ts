@@ -7,7 +7,7 @@ export type CatalogRecord = {
   products: { id: string; value_cents: number }[];
 };
 
-// Code-point order whatever the database's collation, as SPEC §1 promises.
+// Code-point order whatever the database's collation, as docs/api.md (Catalog) promises.
 const byCompany = sql`companies.company_id collate "C"`;
 const byProduct = sql`products.product_id collate "C"`;
 

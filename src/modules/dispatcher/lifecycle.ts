@@ -17,7 +17,7 @@ export type Decision =
 const MAX_QUERY_DELAY_MS = 60_000;
 
 /**
- * The lifecycle's rules (SPEC §6), apart from any I/O so that a model test can drive them. `attempts` is
+ * The lifecycle's rules (docs/api.md), apart from any I/O so that a model test can drive them. `attempts` is
  * the number of sends made so far, this one included. The one rule that prevents a double credit: after
  * an answer that may hide a credit (unknown, in progress), the next step is always a status query, and a
  * re-send follows only the carrier's "no record of it".

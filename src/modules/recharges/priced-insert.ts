@@ -58,7 +58,7 @@ export function createPricedInsert(
     // Advisory locks are re-entrant within a session: two repeats of one key must not share a statement.
     conflictKey: ({ recharge, claim }) => (claim ? `${recharge.client}\n${claim.key}` : undefined),
     // A recharge waits for a statement no longer than a query waits for a pool connection, so with the
-    // statement's own timeout its answer stays within SPEC's 5 s when PostgreSQL hangs.
+    // statement's own timeout its answer stays within the 5 s of docs/api.md (Errors) when PostgreSQL hangs.
     expiry: {
       afterMs: CONNECT_TIMEOUT_MS,
       error: () => unavailable(new Error('waited too long for a recharge statement')),
