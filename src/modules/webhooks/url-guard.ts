@@ -28,76 +28,82 @@ export type UrlVerdict = { allowed: true; address: string } | { allowed: false; 
  */
 export function createUrlGuard({ requireHttps, allowPrivate, resolve = systemResolver }: UrlGuardOptions) {
   /** What can be told without resolving: the scheme, credentials, and a host that is an address. */
-  function precheck(url: string): UrlVerdict | { allowed: true; host: string } {
+  function inspect(url: string): { host: string } | { refused: string } {
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch {
-      return { allowed: false, reason: 'is not a URL' };
+      return { refused: 'is not a URL' };
     }
     if (parsed.protocol !== 'https:' && (requireHttps || parsed.protocol !== 'http:')) {
-      return { allowed: false, reason: requireHttps ? 'must be https' : 'must be http or https' };
+      return { refused: requireHttps ? 'must be https' : 'must be http or https' };
     }
-    if (parsed.username || parsed.password) return { allowed: false, reason: 'must not carry credentials' };
+    if (parsed.username || parsed.password) return { refused: 'must not carry credentials' };
     const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     if (!allowPrivate && ipaddr.isValid(host) && !isPublic(host)) {
-      return { allowed: false, reason: `host ${host} is not a public address` };
+      return { refused: `host ${host} is not a public address` };
     }
-    return { allowed: true, host };
+    return { host };
   }
 
-  async function check(url: string): Promise<UrlVerdict> {
-    const first = precheck(url);
-    if (!first.allowed) return first;
-    if (!('host' in first)) return first;
-    const { host } = first;
-    // With private addresses allowed every address is, and the connection resolves the host itself.
-    if (allowPrivate) return { allowed: true, address: host };
+  /** The address to connect to for `host`: resolved once, and only when every address is public. */
+  async function addressOf(host: string): Promise<UrlVerdict> {
     let addresses: string[];
     try {
       addresses = ipaddr.isValid(host) ? [host] : await resolve(host);
     } catch {
-      return { allowed: false, reason: `host ${host} does not resolve` };
+      addresses = [];
     }
     if (addresses.length === 0) return { allowed: false, reason: `host ${host} does not resolve` };
-    const inside = addresses.find((address) => !isPublic(address));
-    if (inside !== undefined)
+    if (!addresses.every(isPublic)) {
       return { allowed: false, reason: `host ${host} resolves to a non-public address` };
+    }
     return { allowed: true, address: addresses[0] as string };
   }
 
+  const verdictOf = (inspected: ReturnType<typeof inspect>): UrlVerdict =>
+    'refused' in inspected
+      ? { allowed: false, reason: inspected.refused }
+      : { allowed: true, address: inspected.host };
+
   return {
-    check,
-    /**
-     * The checks of `check` that need no DNS: made before every attempt, whose connection then resolves
-     * the host through `lookup`, which checks the addresses.
-     */
-    precheck: (url: string): UrlVerdict => {
-      const verdict = precheck(url);
-      return verdict.allowed ? { allowed: true, address: 'host' in verdict ? verdict.host : '' } : verdict;
+    /** Whether a URL may be registered; with private addresses allowed, its host is not resolved. */
+    async check(url: string): Promise<UrlVerdict> {
+      const inspected = inspect(url);
+      if ('refused' in inspected || allowPrivate) return verdictOf(inspected);
+      return addressOf(inspected.host);
     },
+
     /**
-     * A `lookup` for net.connect that answers with the address `check` approved for this host, so the
-     * connection goes where the check looked and nowhere else.
+     * The checks that need no DNS, made before every attempt; the attempt's connection then resolves the
+     * host through `lookup`, which checks its addresses.
+     */
+    precheck: (url: string): UrlVerdict => verdictOf(inspect(url)),
+
+    /**
+     * A `lookup` for net.connect that answers with the one address it checked, so the connection goes
+     * where the check looked and nowhere else.
      */
     lookup(): LookupFunction {
       if (allowPrivate) return (hostname, options, callback) => dnsLookup(hostname, options, callback);
       return (hostname, options, callback) => {
-        check(`https://${hostname.includes(':') ? `[${hostname}]` : hostname}/`).then(
+        addressOf(hostname).then(
           (verdict) => {
             if (!verdict.allowed) {
-              callback(
-                Object.assign(new Error(`webhook URL refused: ${verdict.reason}`), { code: 'EREFUSED' }),
-                '',
-                4,
-              );
+              const error = Object.assign(new Error(`webhook URL refused: ${verdict.reason}`), {
+                code: 'EREFUSED',
+              });
+              callback(error, '', 4);
               return;
             }
             const family = ipaddr.parse(verdict.address).kind() === 'ipv6' ? 6 : 4;
+            // net.connect asks for every address (autoSelectFamily); the one checked is all there is.
             if ((options as { all?: boolean }).all) {
-              (
-                callback as unknown as (error: null, addresses: { address: string; family: number }[]) => void
-              )(null, [{ address: verdict.address, family }]);
+              const all = callback as unknown as (
+                error: null,
+                addresses: { address: string; family: number }[],
+              ) => void;
+              all(null, [{ address: verdict.address, family }]);
             } else callback(null, verdict.address, family);
           },
           (error: Error) => callback(error as NodeJS.ErrnoException, '', 4),
