@@ -130,8 +130,8 @@ export function createLifecycle(
     },
     async stop() {
       await listener?.close();
-      await dispatcher?.stop();
-      await delivery?.stop();
+      // Side by side: each waits for its calls in flight, and the shutdown's deadline covers both at once.
+      await Promise.all([dispatcher?.stop(), delivery?.stop()]);
       waiters.close();
     },
     async close() {
