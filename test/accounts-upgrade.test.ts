@@ -8,7 +8,7 @@ describe.each(databaseTargets)('upgrading to accounts on %s', (target) => {
     const database = await createTestDatabase(target);
     const { db } = database;
     try {
-      const { error } = await (await createMigrator(db)).migrateDown();
+      const { error } = await (await createMigrator(db)).migrateTo('0006-lifecycle');
       expect(error).toBeUndefined();
       await sql`insert into companies (company_id, version) values ('claro_11', '1')`.execute(db);
       await sql`insert into products (company_id, product_id, value_cents) values ('claro_11', 'claro_10', 1000)`.execute(

@@ -1,21 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { claro, postJson, putJson } from './helpers/app.js';
+import { claro, createKey, postJson, putJson, type TestKey } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
-import type { CreatedKey } from './helpers/problems.js';
+import { expectProblem } from './helpers/problems.js';
 
 type AuditEvent = { id: string; action: string; target: string; before: unknown; after: unknown };
 
-async function createKey(app: FastifyInstance, body: Record<string, unknown>): Promise<CreatedKey> {
-  const response = await postJson(app, '/ApiKeys', body);
-  expect(response.statusCode).toBe(201);
-  return response.json();
-}
-
-const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const ISO_MILLIS = expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
 const claroInCents = {
   company_id: 'claro_11',
@@ -27,7 +19,7 @@ const claroInCents = {
 
 describe.each(databaseTargets)('the audit trail on %s', (target) => {
   const t = useTestApp(target);
-  let operator: CreatedKey;
+  let operator: TestKey;
   beforeAll(async () => {
     operator = await createKey(t().app, { name: 'ops console', client: 'ops', scopes: ['catalog:write'] });
   });
@@ -42,7 +34,7 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
   }
 
   it('when a catalog is created, replaced and deleted, then one event each with the caller and cents', async () => {
-    const asOperator = bearer(operator.key);
+    const asOperator = operator.headers;
     const replaced = { company_id: 'claro_11', products: [{ id: 'claro_15', value: 15.5 }] };
     const events = await eventsDuring(async () => {
       expect((await postJson(t().app, '/CompanyProducts', claro, asOperator)).statusCode).toBe(201);
@@ -83,18 +75,18 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
   });
 
   it('when a key is created and revoked, then one event each, without the key or its hash', async () => {
-    let created: CreatedKey | undefined;
+    let created: TestKey | undefined;
     const keyAdmin = await createKey(t().app, { name: 'key-admin', client: 'security', scopes: ['admin'] });
     const events = await eventsDuring(async () => {
       created = await createKey(t().app, { name: 'till', client: 'shop', scopes: ['recharges:write'] });
       const revoked = await t().app.inject({
         method: 'DELETE',
         url: `/ApiKeys?id=${created.id}`,
-        headers: bearer(keyAdmin.key),
+        headers: keyAdmin.headers,
       });
       expect(revoked.statusCode).toBe(204);
     });
-    const { key, ...record } = created as CreatedKey;
+    const { key, headers: _headers, ...record } = created as TestKey;
     expect(events).toEqual([
       {
         id: expect.any(String),
@@ -123,7 +115,7 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
   });
 
   it('when a write is refused (400, 404, 409, 412), then nothing is recorded', async () => {
-    const asOperator = bearer(operator.key);
+    const asOperator = operator.headers;
     await postJson(t().app, '/CompanyProducts', { company_id: 'tim_11', products: [] }, asOperator);
     const events = await eventsDuring(async () => {
       const refusals = [
@@ -166,12 +158,7 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
 
   it('when the trail is read in pages, then newest first, with Link next, and the cursor walks every event once', async () => {
     for (const company of ['a', 'b', 'c', 'd', 'e'])
-      await postJson(
-        t().app,
-        '/CompanyProducts',
-        { company_id: company, products: [] },
-        bearer(operator.key),
-      );
+      await postJson(t().app, '/CompanyProducts', { company_id: company, products: [] }, operator.headers);
     const all = (await t().app.inject({ url: '/AuditEvents?limit=500' })).json() as AuditEvent[];
     const ids = all.map((event) => BigInt(event.id));
     expect(ids).toEqual([...ids].sort((x, y) => (x > y ? -1 : x < y ? 1 : 0)));
@@ -211,20 +198,12 @@ describe.each(databaseTargets)('the audit trail on %s', (target) => {
   });
 
   it('when a key without admin reads the trail, then 403', async () => {
-    const response = await t().app.inject({ url: '/AuditEvents', headers: bearer(operator.key) });
-    expect(response.statusCode).toBe(403);
-    expect(response.json()).toEqual({
-      type: 'about:blank',
-      title: 'Forbidden',
-      status: 403,
-      code: 'forbidden',
-      detail: 'this API key lacks the admin scope',
-      request_id: response.headers['x-request-id'],
-    });
+    const response = await t().app.inject({ url: '/AuditEvents', headers: operator.headers });
+    expectProblem(response, 403, { code: 'forbidden', detail: 'this API key lacks the admin scope' });
   });
 
   it('when SQL tries to update, delete or truncate events, then the database refuses and they stay', async () => {
-    await postJson(t().app, '/CompanyProducts', { company_id: 'kept', products: [] }, bearer(operator.key));
+    await postJson(t().app, '/CompanyProducts', { company_id: 'kept', products: [] }, operator.headers);
     const before = (await t().app.inject({ url: '/AuditEvents?limit=500' })).json();
     const { db } = t().database;
     await expect(sql`update audit_events set action = 'x'`.execute(db)).rejects.toThrow(/append-only/);

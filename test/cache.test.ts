@@ -1,17 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildApp } from '../src/app.js';
 import { createMemoryCatalogCache } from '../src/cache/catalog-cache.js';
 import { createRedisCatalogCache } from '../src/cache/redis-catalog-cache.js';
 import type { CatalogRepository } from '../src/modules/catalog/catalog.repository.js';
 import { type CatalogTransaction, createCatalogService } from '../src/modules/catalog/catalog.service.js';
 import { createRedisBroadcast } from '../src/redis-broadcast.js';
-import { asAdmin, claro, createTestApp, postJson, putJson, testConfig } from './helpers/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
+import { asAdmin, claro, createTestApp, postJson, putJson, type TestApp } from './helpers/app.js';
 
 const entry = (version: string, value: string) => ({ version, etag: `"v${version}"`, value });
 
@@ -69,21 +66,23 @@ const sharedTargets =
   process.env.TEST_DATABASE_URL && process.env.TEST_REDIS_URL ? [process.env.TEST_REDIS_URL] : [];
 
 describe.each(sharedTargets)('two instances on one PostgreSQL and Redis (%s)', (redisUrl) => {
-  let database: TestDatabase;
+  // A owns the database; B is a second instance on it.
+  let instanceA: TestApp;
+  let instanceB: TestApp;
   let a: FastifyInstance;
   let b: FastifyInstance;
   const prefix = `cache-${randomBytes(4).toString('hex')}:`;
   beforeAll(async () => {
-    database = await createTestDatabase('postgres');
-    const config = testConfig({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix });
-    a = await buildApp(config, { database, logStream: new PassThrough() });
-    b = await buildApp(config, { database, logStream: new PassThrough() });
+    const env = { REDIS_URL: redisUrl, REDIS_PREFIX: prefix };
+    instanceA = await createTestApp('postgres', env);
+    instanceB = await createTestApp(instanceA.database, env);
+    a = instanceA.app;
+    b = instanceB.app;
     await postJson(a, '/CompanyProducts', claro, asAdmin);
   });
   afterAll(async () => {
-    await a.close();
-    await b.close();
-    await database.close();
+    await instanceB?.close();
+    await instanceA?.close();
   });
 
   it('when A acknowledges a PUT, then B answers the new catalog on its very next GET', async () => {

@@ -2,14 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
 import { runAccountCli } from '../src/cli/account.js';
 import { runApiKeyCli } from '../src/cli/apikey.js';
 import { createDatabase } from '../src/db/database.js';
-import { testConfig } from './helpers/app.js';
-import { createTestDatabase } from './helpers/databases.js';
+import { createTestApp } from './helpers/app.js';
+import { withSearchPath } from './helpers/databases.js';
 
 async function run(argv: string[], env: NodeJS.ProcessEnv, cli = runApiKeyCli) {
   let out = '';
@@ -162,17 +160,14 @@ describe('npm run account', () => {
 
 describe.each(sharedTargets)('npm run apikey beside a server (Redis %s)', (redisUrl) => {
   it('when a key is revoked from the CLI, then the server refuses it at once', async () => {
-    const database = await createTestDatabase('postgres');
     const prefix = `cli-${randomBytes(4).toString('hex')}:`;
-    const app = await buildApp(testConfig({ REDIS_URL: redisUrl, REDIS_PREFIX: prefix }), {
-      database,
-      logStream: new PassThrough(),
+    const { app, database, close } = await createTestApp('postgres', {
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: prefix,
     });
     try {
-      const url = new URL(String(database.url));
-      url.searchParams.set('options', `-c search_path=${database.schema}`);
       const env = {
-        DATABASE_URL: url.toString(),
+        DATABASE_URL: withSearchPath(String(database.url), String(database.schema)),
         REDIS_URL: redisUrl,
         REDIS_PREFIX: prefix,
         NODE_ENV: 'test',
@@ -190,8 +185,7 @@ describe.each(sharedTargets)('npm run apikey beside a server (Redis %s)', (redis
       expect((await run(['revoke', '--id', created.id], env)).code).toBe(0);
       expect((await read()).statusCode).toBe(401);
     } finally {
-      await app.close();
-      await database.close();
+      await close();
     }
   });
 });

@@ -48,6 +48,14 @@ describe('loadConfig', () => {
         maxConnections: 16,
       },
       dispatcher: { enabled: true, batchSize: 64, concurrency: 256, pollMs: 1000 },
+      webhooks: {
+        timeoutMs: 10_000,
+        retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+        allowPrivateUrls: true,
+        requireHttps: false,
+        concurrency: 64,
+        perEndpoint: 8,
+      },
     });
   });
 
@@ -90,6 +98,11 @@ describe('loadConfig', () => {
         DISPATCHER_BATCH_SIZE: '10',
         DISPATCHER_CONCURRENCY: '20',
         DISPATCHER_POLL_MS: '250',
+        WEBHOOK_TIMEOUT_MS: '2000',
+        WEBHOOK_RETRY_SCHEDULE: ' 0.5, 60 ',
+        WEBHOOK_ALLOW_PRIVATE_URLS: 'false',
+        WEBHOOK_CONCURRENCY: '16',
+        WEBHOOK_CONCURRENCY_PER_ENDPOINT: '2',
       }),
     ).toEqual({
       nodeEnv: 'test',
@@ -126,6 +139,14 @@ describe('loadConfig', () => {
         maxConnections: 8,
       },
       dispatcher: { enabled: false, batchSize: 10, concurrency: 20, pollMs: 250 },
+      webhooks: {
+        timeoutMs: 2000,
+        retryScheduleMs: [500, 60_000],
+        allowPrivateUrls: false,
+        requireHttps: false,
+        concurrency: 16,
+        perEndpoint: 2,
+      },
     });
   });
 
@@ -163,10 +184,28 @@ describe('loadConfig', () => {
     ['CARRIER_MAX_ATTEMPTS', '0'],
     ['DISPATCHER', 'maybe'],
     ['DISPATCHER_POLL_MS', '10'],
+    ['WEBHOOK_RETRY_SCHEDULE', '5,soon'],
+    ['WEBHOOK_RETRY_SCHEDULE', '-5'],
+    ['WEBHOOK_TIMEOUT_MS', '99'],
+    ['WEBHOOK_ALLOW_PRIVATE_URLS', 'perhaps'],
   ])('when %s=%s, then start-up fails with a ConfigError naming the variable', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toContain(name);
     expect(error.message).toMatch(/^invalid environment variable /);
+  });
+
+  it('when NODE_ENV=production, then webhook URLs must be https on public addresses unless private ones are allowed', () => {
+    expect(loadConfig({ NODE_ENV: 'production', ADMIN_API_KEY: 'k'.repeat(32) }).webhooks).toMatchObject({
+      allowPrivateUrls: false,
+      requireHttps: true,
+    });
+    expect(
+      loadConfig({
+        NODE_ENV: 'production',
+        ADMIN_API_KEY: 'k'.repeat(32),
+        WEBHOOK_ALLOW_PRIVATE_URLS: 'true',
+      }).webhooks,
+    ).toMatchObject({ allowPrivateUrls: true, requireHttps: false });
   });
 
   it('when CARRIER=http has no CARRIER_URL, then start-up fails naming CARRIER_URL', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createDatabase, preparedStatement } from '../src/db/database.js';
 import { createRechargeRepository } from '../src/modules/recharges/recharges.repository.js';
 import { AppError } from '../src/shared/errors.js';
-import { createTestDatabase, databaseTargets } from './helpers/databases.js';
+import { createTestDatabase, databaseTargets, seedClaroAndShop } from './helpers/databases.js';
 
 describe.each(databaseTargets)('database on %s', (target) => {
   it('when one transaction rolls back while another runs, then only its own work is undone', async () => {
@@ -30,12 +30,7 @@ describe.each(databaseTargets)('database on %s', (target) => {
   it('when a recharge is inserted, then its statement is prepared once per connection on PostgreSQL', async () => {
     const database = await createTestDatabase(target);
     try {
-      await database.db.insertInto('companies').values({ company_id: 'claro_11' }).execute();
-      await database.db
-        .insertInto('products')
-        .values({ company_id: 'claro_11', product_id: 'claro_10', value_cents: 1000 })
-        .execute();
-      await database.db.insertInto('accounts').values({ client: 'shop', credit_limit_cents: null }).execute();
+      await seedClaroAndShop(database.db);
       const recharge = (id: string) => ({
         id,
         company_id: 'claro_11',

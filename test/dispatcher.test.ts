@@ -1,12 +1,10 @@
-import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
 import type { Carrier } from '../src/modules/carrier/carrier.port.js';
 import { createSandboxCarrier } from '../src/modules/carrier/sandbox-carrier.js';
 import { createDispatcher, createDispatcherRepository } from '../src/modules/dispatcher/index.js';
-import { createTestApp, postJson, rechargeBody, sendAdminKeyByDefault, testConfig } from './helpers/app.js';
+import { createTestApp, postJson, rechargeBody } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 
 const log = pino({ level: 'silent' });
@@ -137,27 +135,24 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
   'instances that do not dispatch, on %s',
   (target) => {
     it('wake the dispatcher of another instance through NOTIFY, not its poll', async () => {
-      const database = await createTestDatabase(target);
-      const start = async (env: Record<string, string>) =>
-        sendAdminKeyByDefault(
-          await buildApp(testConfig({ SEED_DEMO_DATA: 'true', ...env }), {
-            database,
-            logStream: new PassThrough(),
-          }),
-        );
-      const api = await start({ DISPATCHER: 'off' });
-      // Its poll would come only after the test has ended: only a notification can wake it in time.
-      const worker = await start({ DISPATCHER: 'on', DISPATCHER_POLL_MS: '60000' });
+      const api = await createTestApp(target, { SEED_DEMO_DATA: 'true', DISPATCHER: 'off' });
       try {
-        await Promise.all([api.ready(), worker.ready()]);
-        // The worker's LISTEN connection is opened in the background: give it a moment.
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const response = await postJson(api, '/PhoneRecharges', rechargeBody, { prefer: 'wait=5' });
-        expect(response.json()).toMatchObject({ status: 'completed' });
+        // Its poll would come only after the test has ended: only a notification can wake it in time.
+        const worker = await createTestApp(api.database, {
+          SEED_DEMO_DATA: 'true',
+          DISPATCHER: 'on',
+          DISPATCHER_POLL_MS: '60000',
+        });
+        try {
+          // The worker's LISTEN connection is opened in the background: give it a moment.
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          const response = await postJson(api.app, '/PhoneRecharges', rechargeBody, { prefer: 'wait=5' });
+          expect(response.json()).toMatchObject({ status: 'completed' });
+        } finally {
+          await worker.close();
+        }
       } finally {
-        await worker.close();
         await api.close();
-        await database.close();
       }
     });
   },

@@ -1,58 +1,18 @@
-import { PassThrough } from 'node:stream';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import {
-  claro,
-  createTestApp,
-  postJson,
-  sendAdminKeyByDefault,
-  type TestApp,
-  testConfig,
-} from './helpers/app.js';
-import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+import { claro, createTestApp, postJson, type TestApp } from './helpers/app.js';
+import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
+import { expectProblem } from './helpers/problems.js';
 
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** The whole problem body a response must carry, its request_id taken from the X-Request-Id header. */
-function expectProblem(
-  response: LightMyRequestResponse,
-  problem: { status: number; title: string; code: string; detail?: unknown; errors?: unknown },
-) {
-  expect(response.statusCode).toBe(problem.status);
-  expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
-  expect(response.headers['x-request-id']).toEqual(expect.any(String));
-  expect(response.json()).toEqual({
-    type: 'about:blank',
-    detail: expect.any(String),
-    request_id: response.headers['x-request-id'],
-    ...problem,
-  });
-}
-
-/** buildApp on a database the test owns, so a route can be added before ready or the database closed. */
-async function buildOwnApp() {
-  const database = await createTestDatabase('pglite');
-  const logStream = new PassThrough();
-  const lines: string[] = [];
-  logStream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const app = sendAdminKeyByDefault(await buildApp(testConfig(), { database, logStream }));
-  return {
-    app,
-    database,
-    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 describe.each(databaseTargets)('error responses on %s', (target) => {
   const t = useTestApp(target, { clearCatalog: true });
 
   it('when the JSON is malformed, then 400 invalid_request and nothing is stored', async () => {
     const response = await postJson(t().app, '/CompanyProducts', '{"company_id": "claro_11", ');
-    expectProblem(response, {
-      status: 400,
+    expectProblem(response, 400, {
       title: 'Bad Request',
       code: 'invalid_request',
       detail: 'the body is not valid JSON',
@@ -62,8 +22,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
 
   it('when the body is empty under a JSON content type, then 400 invalid_request', async () => {
     const response = await postJson(t().app, '/CompanyProducts', '');
-    expectProblem(response, {
-      status: 400,
+    expectProblem(response, 400, {
       title: 'Bad Request',
       code: 'invalid_request',
       detail: 'the body is empty; send a JSON document',
@@ -72,8 +31,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
 
   it('when no route matches, then 404 not_found naming the method and path, without the query', async () => {
     const response = await t().app.inject({ method: 'GET', url: '/nowhere?phone_number=5511999999999' });
-    expectProblem(response, {
-      status: 404,
+    expectProblem(response, 404, {
       title: 'Not Found',
       code: 'not_found',
       detail: 'no route for GET /nowhere',
@@ -93,8 +51,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
         headers: { 'content-type': contentType },
         payload,
       });
-      expectProblem(response, {
-        status: 415,
+      expectProblem(response, 415, {
         title: 'Unsupported Media Type',
         code: 'unsupported_media_type',
         detail: 'the body must be JSON: send Content-Type: application/json',
@@ -109,8 +66,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
       phone_number: '12345',
       value: '10',
     });
-    expectProblem(response, {
-      status: 400,
+    expectProblem(response, 400, {
       title: 'Bad Request',
       code: 'invalid_request',
       detail: 'the body is invalid',
@@ -127,8 +83,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
 
   it('when the body has a field the schema does not know, then 400 refuses it rather than dropping it', async () => {
     const response = await postJson(t().app, '/CompanyProducts', { ...claro, owner: 'me' });
-    expectProblem(response, {
-      status: 400,
+    expectProblem(response, 400, {
       title: 'Bad Request',
       code: 'invalid_request',
       detail: 'the body is invalid',
@@ -145,8 +100,7 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
     ],
   ])('when the body tries %s poisoning, then 400 and nothing is stored', async (_name, payload) => {
     const response = await postJson(t().app, '/CompanyProducts', payload);
-    expectProblem(response, {
-      status: 400,
+    expectProblem(response, 400, {
       title: 'Bad Request',
       code: 'invalid_request',
       detail: 'the body has a forbidden __proto__ or constructor.prototype key',
@@ -201,8 +155,7 @@ describe('body limit', () => {
     const payload = JSON.stringify({ company_id: 'claro_11', products: [], pad: 'x'.repeat(3000) });
     expect(payload.length).toBeGreaterThan(3000);
     const response = await postJson(t.app, '/CompanyProducts', payload);
-    expectProblem(response, {
-      status: 413,
+    expectProblem(response, 413, {
       title: 'Content Too Large',
       code: 'payload_too_large',
       detail: 'the body is larger than the limit of 2048 bytes',
@@ -220,24 +173,29 @@ describe('body limit', () => {
 });
 
 describe('unexpected failures', () => {
-  let app: FastifyInstance;
-  let database: TestDatabase;
-  let logs: () => Record<string, unknown>[];
+  let t: TestApp;
 
   beforeAll(async () => {
-    ({ app, database, logs } = await buildOwnApp());
-    app.get('/boom', { config: { public: true } }, async () => {
-      throw new Error('SELECT secret FROM /etc/passwd');
-    });
-    await app.ready();
+    t = await createTestApp(
+      'pglite',
+      {},
+      {
+        beforeReady: (app) => {
+          app.get('/boom', { config: { public: true } }, async () => {
+            throw new Error('SELECT secret FROM /etc/passwd');
+          });
+        },
+      },
+    );
   });
-  afterAll(async () => {
-    await app.close();
-    await database.close();
-  });
+  afterAll(() => t?.close());
 
   it('when a handler throws, then a bare 500 internal_error that shows nothing internal, logged with the request id', async () => {
-    const response = await app.inject({ method: 'GET', url: '/boom', headers: { 'x-request-id': 'boom-1' } });
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/boom',
+      headers: { 'x-request-id': 'boom-1' },
+    });
     expect(response.statusCode).toBe(500);
     expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
     expect(response.json()).toEqual({
@@ -252,7 +210,7 @@ describe('unexpected failures', () => {
       expect(response.body).not.toContain(leak);
     }
 
-    const errorLine = logs().find((line) => line.level === 50 && line.request_id === 'boom-1');
+    const errorLine = t.logs().find((line) => line.level === 50 && line.request_id === 'boom-1');
     expect(errorLine).toMatchObject({
       msg: 'unexpected error',
       err: { type: 'Error', message: 'SELECT secret FROM /etc/passwd', stack: expect.any(String) },
@@ -262,12 +220,12 @@ describe('unexpected failures', () => {
 
 describe('database failures', () => {
   it('when the database is gone, then GET /CompanyProducts answers a problem without internals', async () => {
-    const { app, database, logs } = await buildOwnApp();
-    await app.ready();
+    const { app, database, logs } = await createTestApp('pglite');
     try {
       await database.close();
       const response = await app.inject({ method: 'GET', url: '/CompanyProducts' });
-      // SPEC §4 asks 503 unavailable with Retry-After; PGlite's closed client currently gives a 500.
+      // docs/api.md (Errors) asks 503 unavailable with Retry-After; PGlite's closed client currently gives
+      // a 500.
       expect([500, 503]).toContain(response.statusCode);
       expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
       const body = response.json();

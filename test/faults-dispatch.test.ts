@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CarrierSimulator, startCarrierSimulator } from '../src/modules/carrier/carrier-simulator.js';
 import { asAdmin, rechargeBody } from './helpers/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
-import { type ServerProcess, startServerDespiteDroppedSchemas } from './helpers/process.js';
+import { createTestDatabase, type TestDatabase, withSearchPath } from './helpers/databases.js';
+import { type ServerProcess, startServerDespiteDroppedSchemas, untilReady } from './helpers/process.js';
 import { startTcpProxy, targetOf } from './helpers/tcp-proxy.js';
 
 const pgTargets = process.env.TEST_DATABASE_URL ? [process.env.TEST_DATABASE_URL] : [];
@@ -117,22 +117,15 @@ describe.each(pgTargets)(
       const children: ServerProcess[] = [];
       cleanups.push(() => Promise.all(children.map(ended)));
       const schema = database.schema ?? '';
-      const withSearchPath = (base: string) =>
-        `${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
 
       async function start(through: 'proxy' | 'direct', env: Record<string, string> = {}) {
-        const databaseUrl = withSearchPath(through === 'proxy' ? proxy.urlFor(url) : url);
+        const databaseUrl = withSearchPath(through === 'proxy' ? proxy.urlFor(url) : url, schema);
         const server = await startServerDespiteDroppedSchemas(
           { ...dispatching(simulator.url), DATABASE_URL: databaseUrl, ...env },
           schema,
         );
         children.push(server);
-        const readiness = () =>
-          fetch(`${baseOf(server)}/readyz`).then(
-            (response) => response.status,
-            () => 0,
-          );
-        await expect.poll(readiness, { timeout: 10_000, interval: 100 }).toBe(200);
+        await untilReady(server);
         return server;
       }
       return { database, simulator, proxy, start };

@@ -1,17 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import {
-  claro,
-  createKey,
-  postJson,
-  rechargeBody,
-  sendAdminKeyByDefault,
-  testConfig,
-} from './helpers/app.js';
+import { claro, createKey, createTestApp, postJson, rechargeBody, type TestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { startTcpProxy, type TcpProxy, targetOf } from './helpers/tcp-proxy.js';
 
@@ -21,37 +11,30 @@ const RECHARGES_PER_MINUTE = 3;
 /** A recharging client's deposit: more than its recharges here cost, so only the limit refuses them. */
 const FUNDS = 1000;
 
-type Instance = { app: FastifyInstance; lines: string[] };
-
-async function startInstance(database: TestDatabase, redisUrl: string, prefix: string): Promise<Instance> {
-  const lines: string[] = [];
-  const stream = new PassThrough();
-  stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const config = testConfig({
+function startInstance(database: TestDatabase, redisUrl: string, prefix: string): Promise<TestApp> {
+  return createTestApp(database, {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
     RECHARGES_PER_CLIENT_PER_MINUTE: String(RECHARGES_PER_MINUTE),
-    // PGlite's start-up work blocks this worker's event loop for seconds; shedding is not on trial here.
-    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
   });
-  const app = sendAdminKeyByDefault(await buildApp(config, { database, logStream: stream }));
-  await app.ready();
-  return { app, lines };
 }
 
 // A write that could not tell the other instances (a revocation, a catalog change) says so, once for itself.
 const UNCONFIRMED = '"msg":"could not confirm a broadcast on every instance"';
 
-/** Warnings that mention Redis, from line `since` on: the outage's own, or the unconfirmed writes'. */
-function redisWarnings(instance: Instance, since: number, kind: 'outage' | 'unconfirmed' = 'outage') {
-  return instance.lines
+/** Warnings that mention Redis, as JSON, from line `since` on: the outage's own, or the unconfirmed writes'. */
+function redisWarnings(instance: TestApp, since: number, kind: 'outage' | 'unconfirmed' = 'outage') {
+  return instance
+    .logs()
     .slice(since)
-    .filter((line) => line.includes('"level":40') && /redis/i.test(line))
+    .filter((line) => line.level === 40)
+    .map((line) => JSON.stringify(line))
+    .filter((line) => /redis/i.test(line))
     .filter((line) => line.includes(UNCONFIRMED) === (kind === 'unconfirmed'));
 }
 
 /** Recharges through each instance in turn; the statuses in order. */
-async function rechargeStatuses(instances: Instance[], key: string) {
+async function rechargeStatuses(instances: TestApp[], key: string) {
   const statuses: number[] = [];
   for (const { app } of instances) {
     const response = await postJson(app, '/PhoneRecharges', rechargeBody, { authorization: `Bearer ${key}` });
@@ -60,7 +43,7 @@ async function rechargeStatuses(instances: Instance[], key: string) {
   return statuses;
 }
 
-const readCatalog = (instance: Instance, key?: string) =>
+const readCatalog = (instance: TestApp, key?: string) =>
   instance.app.inject({
     method: 'GET',
     url: '/CompanyProducts?company_id=claro_11',
@@ -68,7 +51,7 @@ const readCatalog = (instance: Instance, key?: string) =>
   });
 
 /** Revokes a key through `on`; how long the DELETE took. */
-async function revoke(on: Instance, keyId: string) {
+async function revoke(on: TestApp, keyId: string) {
   const started = performance.now();
   const response = await on.app.inject({ method: 'DELETE', url: `/ApiKeys?id=${keyId}` });
   expect(response.statusCode).toBe(204);
@@ -76,7 +59,7 @@ async function revoke(on: Instance, keyId: string) {
 }
 
 /** Local checks every instance must pass without Redis: catalog, recharges, limits, revocation. */
-async function expectServedWithoutRedis(instance: Instance, client: string) {
+async function expectServedWithoutRedis(instance: TestApp, client: string) {
   expect((await readCatalog(instance)).json()).toEqual(claro);
   const limited = await createKey(instance.app, {
     name: client,
@@ -100,7 +83,7 @@ async function expectServedWithoutRedis(instance: Instance, client: string) {
 describe('when Redis is configured and refuses connections from the start', () => {
   let proxy: TcpProxy;
   let database: TestDatabase;
-  let instance: Instance;
+  let instance: TestApp;
   beforeAll(async () => {
     proxy = await startTcpProxy({ host: '127.0.0.1', port: 1 });
     proxy.refuse();
@@ -133,8 +116,8 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   const prefix = `faults-${randomBytes(4).toString('hex')}:`;
   let proxy: TcpProxy;
   let database: TestDatabase;
-  let a: Instance;
-  let b: Instance;
+  let a: TestApp;
+  let b: TestApp;
   beforeAll(async () => {
     proxy = await startTcpProxy(targetOf(redisUrl, 6379));
     database = await createTestDatabase(databaseTarget);
@@ -170,7 +153,7 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   });
 
   it('when Redis is cut and refused, each instance serves on its own and warns once', async () => {
-    const since = { a: a.lines.length, b: b.lines.length };
+    const since = { a: a.logs().length, b: b.logs().length };
     proxy.refuse();
     proxy.cutAll();
     await expect.poll(() => redisWarnings(a, since.a).length).toBe(1);
@@ -195,7 +178,8 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   it('when Redis returns, both instances use it again by themselves', async () => {
     const started = performance.now();
     proxy.restore();
-    const isBack = (instance: Instance) => instance.lines.some((line) => line.includes('Redis is back'));
+    const isBack = (instance: TestApp) =>
+      instance.logs().some((line) => JSON.stringify(line).includes('Redis is back'));
     await expect.poll(() => isBack(a) && isBack(b), { timeout: 10_000 }).toBe(true);
     expect(performance.now() - started).toBeLessThan(10_000);
     await expectSharedAgain('shared-after');
@@ -212,7 +196,7 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   });
 
   it('when Redis goes away again, each instance warns once more', async () => {
-    const since = { a: a.lines.length, b: b.lines.length };
+    const since = { a: a.logs().length, b: b.logs().length };
     proxy.refuse();
     proxy.cutAll();
     await expect.poll(() => redisWarnings(a, since.a).length).toBe(1);

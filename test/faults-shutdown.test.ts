@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createDatabase } from '../src/db/database.js';
 import { asAdmin, rechargeBody } from './helpers/app.js';
-import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
-import { startServerDespiteDroppedSchemas } from './helpers/process.js';
+import {
+  createTestDatabase,
+  databaseTargets,
+  type TestDatabase,
+  withSearchPath,
+} from './helpers/databases.js';
+import { startServerDespiteDroppedSchemas, untilReady } from './helpers/process.js';
 
 const TOTAL = 200;
 const CONCURRENCY = 20;
@@ -10,10 +15,6 @@ const TERM_AFTER_ANSWERS = 50;
 const PHONE_NUMBER = '5511955550001';
 
 type Outcome = { status: number | 'connection error'; body: string };
-
-function withSearchPath(url: string, schema: string) {
-  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
 
 async function storedIds(target: 'pglite' | 'postgres', dataDir: string, database?: TestDatabase) {
   // PGlite: the data directory the process left behind, opened as the next start would open it.
@@ -47,13 +48,7 @@ describe.each(databaseTargets)('a server process on %s', (target) => {
         database?.schema ?? '',
       );
       const base = `http://127.0.0.1:${server.port}`;
-      // As a load balancer would: a process busy starting up may shed its first requests.
-      const readiness = () =>
-        fetch(`${base}/readyz`).then(
-          (response) => response.status,
-          () => 0,
-        );
-      await expect.poll(readiness, { timeout: 10_000, interval: 100 }).toBe(200);
+      await untilReady(server);
 
       const exitedAt = server.exited.then(() => performance.now());
       const outcomes: Outcome[] = [];

@@ -1,35 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
 import {
   asAdmin,
   claro,
-  createKey as createTestKey,
+  createKey,
+  createTestApp,
   postJson,
   putJson,
   rechargeBody,
-  testConfig,
+  type TestApp,
 } from './helpers/app.js';
-import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+import { databaseTargets } from './helpers/databases.js';
 import { startTcpProxy, targetOf } from './helpers/tcp-proxy.js';
 
 type Statement = { sql: string; parameters: readonly unknown[] };
 
-async function createKey(app: FastifyInstance, scopes: string[]) {
-  const { headers } = await createTestKey(app, {
-    name: `k${randomBytes(4).toString('hex')}`,
-    scopes,
-    deposit: 1000,
-  });
-  return headers;
-}
-
 // What a request costs in database round trips: every statement sent, BEGIN and COMMIT included.
 describe.each(databaseTargets)('database round trips per request on %s', (target) => {
-  let database: TestDatabase;
+  let t: TestApp;
   let app: FastifyInstance;
   const statements: Statement[] = [];
   async function countStatements(work: () => Promise<unknown>) {
@@ -39,19 +29,22 @@ describe.each(databaseTargets)('database round trips per request on %s', (target
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase(target, (text, parameters) =>
-      statements.push({ sql: text, parameters }),
+    t = await createTestApp(
+      target,
+      {},
+      { onQuery: (text, parameters) => statements.push({ sql: text, parameters }) },
     );
-    app = await buildApp(testConfig(), { database, logStream: new PassThrough() });
+    app = t.app;
     await postJson(app, '/CompanyProducts', claro, asAdmin);
   });
-  afterAll(async () => {
-    await app.close();
-    await database.close();
-  });
+  afterAll(() => t?.close());
 
   it('when the catalog is cached and the key known, then a catalog GET and a 304 cost no database round trip', async () => {
-    const key = await createKey(app, ['catalog:read']);
+    const { headers: key } = await createKey(app, {
+      name: 'catalog-reader',
+      scopes: ['catalog:read'],
+      deposit: 1000,
+    });
     const url = '/CompanyProducts?company_id=claro_11';
     const first = await countStatements(() => app.inject({ url, headers: key }));
     expect(first.length).toBeGreaterThan(0); // the key and the catalog are read once
@@ -85,7 +78,11 @@ describe.each(databaseTargets)('database round trips per request on %s', (target
   });
 
   it('when a known key makes a recharge with an Idempotency-Key, then it is one statement', async () => {
-    const key = await createKey(app, ['recharges:write']);
+    const { headers: key } = await createKey(app, {
+      name: 'one-recharger',
+      scopes: ['recharges:write'],
+      deposit: 1000,
+    });
     await app.inject({ url: '/PhoneRecharges?phone_number=5511999999999', headers: key }); // key now known
     const post = await countStatements(async () => {
       const response = await postJson(app, '/PhoneRecharges', rechargeBody, {
@@ -103,7 +100,11 @@ describe.each(databaseTargets)('database round trips per request on %s', (target
   });
 
   it('when recharges arrive together, then each is in one statement, and on PostgreSQL they share them', async () => {
-    const key = await createKey(app, ['recharges:write']);
+    const { headers: key } = await createKey(app, {
+      name: 'burst-recharger',
+      scopes: ['recharges:write'],
+      deposit: 1000,
+    });
     await app.inject({ url: '/PhoneRecharges?phone_number=5511999999999', headers: key }); // key now known
     const posts = await countStatements(async () => {
       const answers = await Promise.all(
@@ -139,10 +140,11 @@ const postgresTargets = databaseTargets.filter((target) => target === 'postgres'
 describe.each(postgresTargets)('the phone number listing as the table grows (%s)', (target) => {
   it('is an index range scan, for a client and for admin', async () => {
     const statements: Statement[] = [];
-    const database = await createTestDatabase(target, (text, parameters) =>
-      statements.push({ sql: text, parameters }),
+    const { app, database, close } = await createTestApp(
+      target,
+      {},
+      { onQuery: (text, parameters) => statements.push({ sql: text, parameters }) },
     );
-    const app = await buildApp(testConfig(), { database, logStream: new PassThrough() });
     try {
       await sql`
         insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents, client,
@@ -151,7 +153,11 @@ describe.each(postgresTargets)('the phone number listing as the table grows (%s)
                '55119' || lpad((n % 2000)::text, 8, '0'), 1000, 'client_' || (n % 7), 'completed', now()
         from generate_series(1, 100000) as n`.execute(database.db);
       await sql`analyze recharges`.execute(database.db);
-      const key = await createKey(app, ['recharges:read']);
+      const { headers: key } = await createKey(app, {
+        name: 'listing-reader',
+        scopes: ['recharges:read'],
+        deposit: 1000,
+      });
       for (const headers of [key, asAdmin]) {
         const before = statements.length;
         const response = await app.inject({
@@ -172,8 +178,7 @@ describe.each(postgresTargets)('the phone number listing as the table grows (%s)
         expect(plan).not.toMatch(/Seq Scan/);
       }
     } finally {
-      await app.close();
-      await database.close();
+      await close();
     }
   });
 });
@@ -198,19 +203,14 @@ describe.each(redisTargets)('Redis round trips per request with REDIS_URL at %s'
       if (direction === 'toTarget') commands += chunk.toString('latin1').split(/(?:^|\r\n)\*/).length - 1;
       return 'forward';
     });
-    const database = await createTestDatabase('pglite');
-    const app = await buildApp(
-      testConfig({
-        REDIS_URL: proxy.urlFor(redisUrl),
-        REDIS_PREFIX: `hot-${randomBytes(4).toString('hex')}:`,
-        SEED_DEMO_DATA: 'true',
-        RATE_LIMIT_PER_MINUTE: '12000',
-        RECHARGES_PER_CLIENT_PER_MINUTE: '12000',
-      }),
-      { database, logStream: new PassThrough() },
-    );
+    const { app, close } = await createTestApp('pglite', {
+      REDIS_URL: proxy.urlFor(redisUrl),
+      REDIS_PREFIX: `hot-${randomBytes(4).toString('hex')}:`,
+      SEED_DEMO_DATA: 'true',
+      RATE_LIMIT_PER_MINUTE: '12000',
+      RECHARGES_PER_CLIENT_PER_MINUTE: '12000',
+    });
     try {
-      await app.ready();
       const url = '/CompanyProducts?company_id=claro_11';
       // The first answers lease the window's first tokens and fill the cache.
       for (let warm = 0; warm < 5; warm++)
@@ -227,8 +227,7 @@ describe.each(redisTargets)('Redis round trips per request with REDIS_URL at %s'
       // four commands each (MULTI, INCRBY, PEXPIRE, EXEC): a handful for 500 requests, not several each.
       expect(commands - before).toBeLessThanOrEqual(16);
     } finally {
-      await app.close();
-      await database.close();
+      await close();
       await proxy.close();
     }
   });

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +9,7 @@ import {
   startCarrierSimulator,
 } from '../src/modules/carrier/carrier-simulator.js';
 import { createHttpCarrier } from '../src/modules/carrier/http-carrier.js';
+import { spawnScript } from './helpers/process.js';
 
 // Short enough to keep the suite quick, long enough for a loaded CI machine to answer a local socket.
 const TIMEOUT_MS = 300;
@@ -202,20 +201,7 @@ describe('the connection pool', () => {
 });
 
 describe('npm run carrier:sandbox', () => {
-  const run = (env: Record<string, string>) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/carrier-simulator.ts'], {
-      env: { ...process.env, PORT: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    return { child, output: () => output, exited: once(child, 'exit').then(([code]) => code as number) };
-  };
+  const run = (env: Record<string, string>) => spawnScript('src/carrier-simulator.ts', { PORT: '0', ...env });
 
   it('prints its URL, serves the protocol, and exits 0 on SIGTERM', async () => {
     const simulator = run({ SIMULATOR_SEED: '3' });

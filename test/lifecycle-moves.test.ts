@@ -5,7 +5,7 @@ import type { FailureCode, RechargeStatus } from '../src/db/database.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 
 const STATUSES: RechargeStatus[] = ['pending', 'processing', 'completed', 'failed', 'reversed'];
-// SPEC §6: the only moves there are.
+// docs/api.md (The recharge lifecycle): the only moves there are.
 const MOVES = new Set([
   'pending>processing',
   'pending>failed',
@@ -54,7 +54,7 @@ describe.each(databaseTargets)('recharge status moves on %s', (target) => {
     return id;
   }
 
-  it('allows exactly the moves SPEC lists, whoever writes the row', async () => {
+  it('allows exactly the moves docs/api.md lists, whoever writes the row', async () => {
     const verdicts: Record<string, boolean> = {};
     for (const from of STATUSES) {
       for (const to of STATUSES) {

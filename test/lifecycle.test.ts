@@ -11,7 +11,8 @@ type TopUp = {
   reversed_at: null;
 };
 
-// SPEC §6's table: the ending, the final status and failure code, and the credits the carrier applied.
+// The sandbox carrier's table (docs/api.md): the ending, the final status and failure code, and the credits
+// the carrier applied.
 const ENDINGS: [string, string, string | null, number][] = [
   ['9001', 'failed', 'invalid_number', 0],
   ['9002', 'failed', 'barred_number', 0],

@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream';
 import type { Response } from 'light-my-request';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
@@ -10,7 +9,7 @@ import {
   parseTraceContext,
   traceFields,
 } from '../src/logging.js';
-import { createTestApp, postJson, TEST_ADMIN_KEY } from './helpers/app.js';
+import { captureLogs, createKey, createTestApp, TEST_ADMIN_KEY } from './helpers/app.js';
 import { useTestApp } from './helpers/fixtures.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -81,23 +80,20 @@ describe('parseTraceContext', () => {
 
 describe('gcpLoggerOptions', () => {
   function capture() {
-    const stream = new PassThrough();
-    const lines: Record<string, unknown>[] = [];
-    stream.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-    });
+    const { stream, logs } = captureLogs();
     const logger = pino({ level: 'trace', ...gcpLoggerOptions() }, stream);
-    return { logger, lines };
+    return { logger, logs };
   }
 
   it('names each pino level with Cloud Logging severity, writes `message` and an RFC 3339 time', async () => {
-    const { logger, lines } = capture();
+    const { logger, logs } = capture();
     logger.trace('t');
     logger.debug('d');
     logger.info({ purged: 3 }, 'i');
     logger.warn('w');
     logger.fatal('f');
     await new Promise((resolve) => setImmediate(resolve));
+    const lines = logs();
     expect(lines.map((line) => [line.severity, line.message])).toEqual([
       ['DEBUG', 't'],
       ['DEBUG', 'd'],
@@ -114,9 +110,10 @@ describe('gcpLoggerOptions', () => {
   });
 
   it('when an error is logged, then ERROR with its stack in stack_trace, for Error Reporting', async () => {
-    const { logger, lines } = capture();
+    const { logger, logs } = capture();
     logger.error({ err: new Error('boom') }, 'unexpected error');
     await new Promise((resolve) => setImmediate(resolve));
+    const lines = logs();
     expect(lines[0]).toMatchObject({ severity: 'ERROR', message: 'unexpected error' });
     expect(String(lines[0]?.stack_trace)).toMatch(/^Error: boom\n\s+at /);
   });
@@ -124,11 +121,7 @@ describe('gcpLoggerOptions', () => {
 
 describe('request loggers (LazyChildLogger)', () => {
   function setUp(level: string) {
-    const stream = new PassThrough();
-    const lines: Record<string, unknown>[] = [];
-    stream.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-    });
+    const { stream, logs } = captureLogs();
     const parent = pino({ level }, stream);
     const makeChild = vi.spyOn(parent, 'child');
     const { childLoggerFactory } = loggingOptions({ logFormat: 'json', googleCloudProject: undefined }, {});
@@ -136,11 +129,11 @@ describe('request loggers (LazyChildLogger)', () => {
     const make = (options = {}) =>
       childLoggerFactory?.call({} as never, parent, { request_id: 'r1' }, options, request);
     const flushed = () => new Promise((resolve) => setImmediate(resolve));
-    return { lines, makeChild, make, flushed };
+    return { logs, makeChild, make, flushed };
   }
 
   it('when nothing is written at an enabled level, then no pino child is made', async () => {
-    const { lines, makeChild, make, flushed } = setUp('warn');
+    const { logs, makeChild, make, flushed } = setUp('warn');
     const log = make();
     expect(log).toBeInstanceOf(LazyChildLogger);
     log?.info('not at warn');
@@ -149,11 +142,11 @@ describe('request loggers (LazyChildLogger)', () => {
     expect(log?.level).toBe('warn');
     await flushed();
     expect(makeChild).not.toHaveBeenCalled();
-    expect(lines).toEqual([]);
+    expect(logs()).toEqual([]);
   });
 
   it('when a line is written at an enabled level, then it carries the bindings; one child serves them all', async () => {
-    const { lines, makeChild, make, flushed } = setUp('warn');
+    const { logs, makeChild, make, flushed } = setUp('warn');
     const log = make();
     log?.warn({ n: 1 }, 'first');
     log?.error('second');
@@ -162,6 +155,7 @@ describe('request loggers (LazyChildLogger)', () => {
     log?.silent('never');
     await flushed();
     expect(makeChild).toHaveBeenCalledTimes(1);
+    const lines = logs();
     expect(lines.map(({ msg, request_id, level }) => ({ msg, request_id, level }))).toEqual([
       { msg: 'first', request_id: 'r1', level: 40 },
       { msg: 'second', request_id: 'r1', level: 50 },
@@ -171,7 +165,7 @@ describe('request loggers (LazyChildLogger)', () => {
   });
 
   it('when its level is raised or a child is asked for, then they act on a real child with the bindings', async () => {
-    const { lines, make, flushed } = setUp('warn');
+    const { logs, make, flushed } = setUp('warn');
     const log = make();
     if (!log) throw new Error('no logger');
     log.level = 'debug';
@@ -179,7 +173,7 @@ describe('request loggers (LazyChildLogger)', () => {
     log.debug('now written');
     log.child({ step: 'inner' }).warn('from a child');
     await flushed();
-    expect(lines.map(({ msg, request_id, step }) => ({ msg, request_id, step }))).toEqual([
+    expect(logs().map(({ msg, request_id, step }) => ({ msg, request_id, step }))).toEqual([
       { msg: 'now written', request_id: 'r1', step: undefined },
       { msg: 'from a child', request_id: 'r1', step: 'inner' },
     ]);
@@ -306,8 +300,7 @@ describe('what the request log never shows', () => {
     ['an escaped parameter', (key: string) => `/CompanyProducts?auth=${encodeAll(key)}`],
     ['the path', (key: string) => `/CompanyProducts/${key}`],
   ])('when a key is sent under %s, then the log shows its id and not its secret', async (_, urlOf) => {
-    const made = await postJson(t().app, '/ApiKeys', { name: 'logged', scopes: ['catalog:read'] });
-    const { id, key } = made.json() as { id: string; key: string };
+    const { id, key } = await createKey(t().app, { name: 'logged', scopes: ['catalog:read'] });
     for (const headers of [{ authorization: undefined }, { authorization: `Bearer ${key}` }]) {
       const { text, lines } = await loggedWhile(() => t().app.inject({ url: urlOf(key), headers }));
       expect(decoded(text)).not.toContain(key.slice(20, 30));

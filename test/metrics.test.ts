@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, metricsPlugin } from '../src/plugins/metrics.js';
 import { requestLogPlugin } from '../src/plugins/request-log.js';
 import { ProblemSchema } from '../src/shared/schemas.js';
-import { claro, createTestApp, postJson, rechargeBody, type TestApp } from './helpers/app.js';
+import { claro, createKey, createTestApp, postJson, rechargeBody, type TestApp } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
@@ -23,11 +23,6 @@ async function scrape(app: FastifyInstance): Promise<string> {
   expect(response.statusCode).toBe(200);
   expect(response.headers['content-type']).toBe(PROMETHEUS_TEXT);
   return response.body;
-}
-
-async function keyWith(app: FastifyInstance, scopes: string[]): Promise<string> {
-  const created = await postJson(app, '/ApiKeys', { name: 'metrics-reader', scopes });
-  return (created.json() as { key: string }).key;
 }
 
 describe.each(databaseTargets)('/metrics on %s', (target) => {
@@ -114,8 +109,11 @@ describe.each(databaseTargets)('/metrics on %s', (target) => {
     const anonymous = await t.app.inject({ url: '/metrics', headers: { authorization: undefined } });
     expect(anonymous.statusCode).toBe(401);
     expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer/);
-    const reader = await keyWith(t.app, ['catalog:read', 'recharges:read']);
-    const forbidden = await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${reader}` } });
+    const reader = await createKey(t.app, {
+      name: 'metrics-reader',
+      scopes: ['catalog:read', 'recharges:read'],
+    });
+    const forbidden = await t.app.inject({ url: '/metrics', headers: reader.headers });
     expect(forbidden.statusCode).toBe(403);
     expect(forbidden.json()).toMatchObject({ status: 403, code: 'forbidden' });
     expect(forbidden.body).not.toContain('http_requests_total');

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../src/shared/access.js';
 import { ERROR_CODES } from '../src/shared/errors.js';
 import { RESPONSE_HEADERS } from '../src/shared/openapi.js';
-import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
+import { claro, createKey, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
 import { type Document, type Operation, operationsOf, servedDocument } from './helpers/openapi.js';
@@ -232,8 +232,7 @@ describe.each(databaseTargets)('the document against the answers on %s', (target
   }
 
   it('when every operation is refused for its key, then 401 and 403 are as documented', async () => {
-    const lacking = await postJson(t().app, '/ApiKeys', { name: 'lacks-all', scopes: ['catalog:read'] });
-    const weak = { authorization: `Bearer ${lacking.json().key}` };
+    const { headers: weak } = await createKey(t().app, { name: 'lacks-all', scopes: ['catalog:read'] });
     for (const { path, method, operation } of operationsOf(await servedDocument(t().app))) {
       if (operation.security?.length === 0) continue;
       const send = (headers: Record<string, string | undefined>) =>

@@ -16,9 +16,8 @@ import {
   testConfig,
   tim,
 } from './helpers/app.js';
-import { createTestDatabase, databaseTargets } from './helpers/databases.js';
-
-const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+import { databaseTargets } from './helpers/databases.js';
+import { expectProblem } from './helpers/problems.js';
 
 // Every route the API serves, with its methods; HEAD and the hidden 405 routes are not documented.
 const DOCUMENTED_ROUTES: Record<string, string[]> = {
@@ -170,25 +169,15 @@ describe.each(databaseTargets)('operations on %s', (target) => {
 
 describe.each(databaseTargets)('readiness without a database on %s', (target) => {
   it('when the database is closed, then /readyz answers 503 unavailable with Retry-After', async () => {
-    const database = await createTestDatabase(target);
-    const app = sendAdminKeyByDefault(
-      await buildApp(testConfig(), { database, logStream: new PassThrough() }),
-    );
-    await app.ready();
+    const { app, database } = await createTestApp(target);
     try {
       await database.close();
       const response = await app.inject({ method: 'GET', url: '/readyz' });
-      expect(response.statusCode).toBe(503);
-      expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
-      expect(response.headers['retry-after']).toBe('5');
-      expect(response.json()).toEqual({
-        type: 'about:blank',
-        title: 'Service Unavailable',
-        status: 503,
+      expectProblem(response, 503, {
         code: 'unavailable',
         detail: 'the service is temporarily unavailable; retry later',
-        request_id: response.headers['x-request-id'],
       });
+      expect(response.headers['retry-after']).toBe('5');
       const health = await app.inject({ method: 'GET', url: '/healthz' });
       expect(health.statusCode).toBe(200);
     } finally {
@@ -198,7 +187,7 @@ describe.each(databaseTargets)('readiness without a database on %s', (target) =>
 });
 
 describe.each(databaseTargets)('demo seed on %s', (target) => {
-  it('when SEED_DEMO_DATA is on and the catalog is empty, then the challenge catalogs are loaded', async () => {
+  it('when SEED_DEMO_DATA is on and the catalog is empty, then the demo catalogs are loaded', async () => {
     const t = await createTestApp(target, { SEED_DEMO_DATA: 'true' });
     try {
       const response = await t.app.inject({ method: 'GET', url: '/CompanyProducts' });
@@ -213,26 +202,19 @@ describe.each(databaseTargets)('demo seed on %s', (target) => {
   });
 
   it('when the catalog already has a company, then the seed adds nothing', async () => {
-    const database = await createTestDatabase(target);
+    const first = await createTestApp(target);
     const vivo = { company_id: 'vivo_11', products: [{ id: 'vivo_15', value: 15 }] };
     try {
-      const first = sendAdminKeyByDefault(
-        await buildApp(testConfig(), { database, logStream: new PassThrough() }),
-      );
-      expect((await postJson(first, '/CompanyProducts', vivo)).statusCode).toBe(201);
-      await first.close();
+      expect((await postJson(first.app, '/CompanyProducts', vivo)).statusCode).toBe(201);
+      await first.app.close();
 
-      const seeded = sendAdminKeyByDefault(
-        await buildApp(testConfig({ SEED_DEMO_DATA: 'true' }), {
-          database,
-          logStream: new PassThrough(),
-        }),
-      );
-      const response = await seeded.inject({ method: 'GET', url: '/CompanyProducts' });
+      // A second app on the same database, as after a restart.
+      const seeded = await createTestApp(first.database, { SEED_DEMO_DATA: 'true' });
+      const response = await seeded.app.inject({ method: 'GET', url: '/CompanyProducts' });
       expect(response.json()).toEqual([vivo]);
       await seeded.close();
     } finally {
-      await database.close();
+      await first.database.close();
     }
   });
 });

@@ -1,31 +1,19 @@
 import { connect } from 'node:net';
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import { createTestApp, sendAdminKeyByDefault, type TestApp, testConfig } from './helpers/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
+import { createTestApp, type TestApp } from './helpers/app.js';
 import { useTestApp } from './helpers/fixtures.js';
+import { expectProblem } from './helpers/problems.js';
 
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 const BAD_PATH = 'the path is not a valid URL path: each % must start a percent-encoded UTF-8 character';
 const SECRET = 'rk_0123456789abcdef_not-a-real-secret-but-never-to-be-logged';
 
 /** The whole problem an injected response carries, with the headers every API answer has. */
-function expectProblem(response: LightMyRequestResponse, status: number, code: string, detail: string) {
-  expect(response.statusCode).toBe(status);
-  expect(response.headers['content-type']).toBe(PROBLEM_TYPE);
+function expectApiProblem(response: LightMyRequestResponse, status: number, code: string, detail: string) {
+  expectProblem(response, status, { code, detail });
   expect(response.headers['cache-control']).toBe('no-store');
   expect(response.headers['x-content-type-options']).toBe('nosniff');
-  expect(response.headers['x-request-id']).toEqual(expect.any(String));
-  expect(response.json()).toEqual({
-    type: 'about:blank',
-    title: status === 400 ? 'Bad Request' : 'Internal Server Error',
-    status,
-    code,
-    detail,
-    request_id: response.headers['x-request-id'],
-  });
 }
 
 describe('errors Fastify raises before routing', () => {
@@ -36,7 +24,7 @@ describe('errors Fastify raises before routing', () => {
     async (url) => {
       const requestId = `bad-url-${url.length}`;
       const response = await t().app.inject({ url, headers: { 'x-request-id': requestId } });
-      expectProblem(response, 400, 'invalid_request', BAD_PATH);
+      expectApiProblem(response, 400, 'invalid_request', BAD_PATH);
       expect(response.headers['x-request-id']).toBe(requestId);
       const lines = t()
         .logs()
@@ -69,18 +57,15 @@ describe('errors Fastify raises before routing', () => {
 });
 
 describe('errors Fastify raises while matching a route', () => {
-  let app: FastifyInstance;
-  let database: TestDatabase;
-  const lines: string[] = [];
+  let t: TestApp;
 
   beforeAll(async () => {
-    database = await createTestDatabase('pglite');
-    const logStream = new PassThrough();
-    logStream.on('data', (chunk: Buffer) =>
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)),
-    );
-    app = sendAdminKeyByDefault(await buildApp(testConfig(), { database, logStream }));
-    // A path parameter (the API has none today) and a route constraint derived asynchronously that fails.
+    t = await createTestApp('pglite', {}, { beforeReady: addRoutes });
+  });
+  afterAll(() => t?.close());
+
+  /** A path parameter (the API has none today) and a route constraint derived asynchronously that fails. */
+  function addRoutes(app: FastifyInstance) {
     app.get('/things/:id', { config: { public: true } }, async () => ({}));
     app.addConstraintStrategy({
       name: 'tenant',
@@ -102,23 +87,17 @@ describe('errors Fastify raises while matching a route', () => {
       // find-my-way's types know only the synchronous form, without `done`.
     } as unknown as Parameters<FastifyInstance['addConstraintStrategy']>[0]);
     app.get('/tenants', { config: { public: true }, constraints: { tenant: 'a' } }, async () => ({}));
-    await app.ready();
-  });
-  afterAll(async () => {
-    await app.close();
-    await database.close();
-  });
+  }
 
   it('when a path parameter is over 100 characters, then 400 invalid_request as problem details', async () => {
-    const response = await app.inject({ url: `/things/${'a'.repeat(101)}` });
-    expectProblem(response, 400, 'invalid_request', 'a part of the path is longer than 100 characters');
+    const response = await t.app.inject({ url: `/things/${'a'.repeat(101)}` });
+    expectApiProblem(response, 400, 'invalid_request', 'a part of the path is longer than 100 characters');
   });
 
   it('when a route constraint fails to derive, then a bare 500 internal_error, logged as an error', async () => {
-    const response = await app.inject({ url: '/tenants', headers: { 'x-request-id': 'constraint-1' } });
-    expectProblem(response, 500, 'internal_error', 'an unexpected error occurred');
-    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(logged).toContainEqual(
+    const response = await t.app.inject({ url: '/tenants', headers: { 'x-request-id': 'constraint-1' } });
+    expectApiProblem(response, 500, 'internal_error', 'an unexpected error occurred');
+    expect(t.logs()).toContainEqual(
       expect.objectContaining({
         level: 50,
         request_id: 'constraint-1',

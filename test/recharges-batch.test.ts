@@ -4,7 +4,12 @@ import {
   type RechargeRepository,
 } from '../src/modules/recharges/recharges.repository.js';
 import { putJson } from './helpers/app.js';
-import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  databaseTargets,
+  seedClaroAndShop,
+  type TestDatabase,
+} from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
 import { useOtherSession, waitUntilBlocked } from './helpers/locks.js';
 
@@ -30,13 +35,8 @@ describe.each(databaseTargets)('recharges stored in batches on %s', (target) => 
   beforeEach(async () => {
     statements = [];
     database = await createTestDatabase(target, (text) => statements.push(text));
-    await database.db.insertInto('companies').values({ company_id: 'claro_11' }).execute();
-    await database.db
-      .insertInto('products')
-      .values({ company_id: 'claro_11', product_id: 'claro_10', value_cents: 1000 })
-      .execute();
     // An account without a limit: what is tested here is the batching, not the funds.
-    await database.db.insertInto('accounts').values({ client: 'shop', credit_limit_cents: null }).execute();
+    await seedClaroAndShop(database.db);
     // One statement at a time: what arrives while it runs queues, and goes in the next one.
     recharges = createRechargeRepository(database.db, { batching: { maxSize: 10, maxInFlight: 1 } });
   });

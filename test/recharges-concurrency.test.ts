@@ -3,6 +3,7 @@ import { claro, postJson, putJson, rechargeBody } from './helpers/app.js';
 import { databaseTargets } from './helpers/databases.js';
 import { useTestApp } from './helpers/fixtures.js';
 import { useOtherSession, waitUntilBlocked } from './helpers/locks.js';
+import { expectProblem } from './helpers/problems.js';
 
 const listUrl = `/PhoneRecharges?phone_number=${rechargeBody.phone_number}`;
 
@@ -57,14 +58,9 @@ describe.each(databaseTargets.filter((target) => target === 'postgres'))(
       await other().query('commit');
 
       const response = await pending;
-      expect(response.statusCode).toBe(422);
-      expect(response.json()).toEqual({
-        type: 'about:blank',
-        title: 'Unprocessable Content',
-        status: 422,
+      expectProblem(response, 422, {
         code: 'value_mismatch',
         detail: 'product claro_10 costs 11.00, not 10.00',
-        request_id: response.headers['x-request-id'],
         errors: [{ path: '/value', message: 'must be 11.00' }],
       });
       expect(await listed()).toEqual([]);

@@ -32,7 +32,7 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
     return response.json();
   }
 
-  it('reproduces the challenge example 2.1: 201, Location and exactly the recharge', async () => {
+  it('makes a recharge: 201, Location and exactly the recharge', async () => {
     const response = await recharge(withValueLiteral('10.00'));
     expect(response.statusCode).toBe(201);
     const created = response.json();
@@ -51,7 +51,7 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
     expect(Math.abs(Date.parse(created.created_at) - Date.now())).toBeLessThan(5000);
   });
 
-  it('reproduces the examples 2.2 and 2.3: one recharge by id, a number’s recharges oldest first', async () => {
+  it('finds one recharge by id, and a number’s recharges oldest first', async () => {
     const first = await makeRecharge();
     const other = await makeRecharge({ phone_number: OTHER_PHONE });
     const second = await makeRecharge({ product_id: 'claro_20', value: 20 });

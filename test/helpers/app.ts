@@ -50,27 +50,47 @@ export function sendAdminKeyByDefault(app: FastifyInstance): FastifyInstance {
   return app;
 }
 
-/** The production buildApp on a fresh database, with its logs captured. */
-export async function createTestApp(
-  target: DatabaseTarget,
-  env: Record<string, string> = {},
-  overrides: Pick<AppOverrides, 'resolve'> = {},
-): Promise<TestApp> {
-  const database = await createTestDatabase(target);
+/** A stream to hand a logger, and every JSON line written to it so far. */
+export function captureLogs(): { stream: PassThrough; logs: () => Record<string, unknown>[] } {
   const stream = new PassThrough();
   const lines: string[] = [];
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  return { stream, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+export type TestAppOverrides = Pick<AppOverrides, 'resolve'> & {
+  /** Sees every statement sent to the fresh database (not to one the caller gives). */
+  onQuery?: (sql: string, parameters: readonly unknown[]) => void;
+  /** Runs before the app is made ready: where a test adds routes or hooks of its own. */
+  beforeReady?: (app: FastifyInstance) => void | Promise<void>;
+};
+
+/**
+ * The production buildApp, ready, with its logs captured: on a fresh database of `target` that `close`
+ * drops, or on a database the caller gives (another app's, or one reached through a proxy), which the
+ * caller keeps and closes itself.
+ */
+export async function createTestApp(
+  target: DatabaseTarget | TestDatabase,
+  env: Record<string, string> = {},
+  overrides: TestAppOverrides = {},
+): Promise<TestApp> {
+  const { onQuery, beforeReady, ...appOverrides } = overrides;
+  const owned = typeof target === 'string';
+  const database = owned ? await createTestDatabase(target, onQuery) : target;
+  const { stream, logs } = captureLogs();
   const app = sendAdminKeyByDefault(
-    await buildApp(testConfig(env), { database, logStream: stream, ...overrides }),
+    await buildApp(testConfig(env), { database, logStream: stream, ...appOverrides }),
   );
+  await beforeReady?.(app);
   await app.ready();
   return {
     app,
     database,
-    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+    logs,
     async close() {
       await app.close();
-      await database.close();
+      if (owned) await database.close();
     },
   };
 }

@@ -40,6 +40,11 @@ export async function createTestDatabase(
   };
 }
 
+/** A PostgreSQL URL whose connections use `schema` (a test database's), for a process or a CLI to open. */
+export function withSearchPath(url: string, schema: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
 async function adminQuery(url: string, text: string) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -51,13 +56,26 @@ async function adminQuery(url: string, text: string) {
 }
 
 /**
- * Empties the recharges and the books that follow them, and zeroes every balance: the ledger is
- * append-only, so its trigger is set aside for the truncation (a test's reset, never the service's).
+ * Writes straight to the tables, for tests below the API: company claro_11 with product claro_10 at 10.00, and
+ * the account of client `shop` without a credit limit (what those tests try is not the funds).
+ */
+export async function seedClaroAndShop(db: Kysely<DB>): Promise<void> {
+  await db.insertInto('companies').values({ company_id: 'claro_11' }).execute();
+  await db
+    .insertInto('products')
+    .values({ company_id: 'claro_11', product_id: 'claro_10', value_cents: 1000 })
+    .execute();
+  await db.insertInto('accounts').values({ client: 'shop', credit_limit_cents: null }).execute();
+}
+
+/**
+ * Empties the recharges and the books and webhook messages that follow them, and zeroes every balance: the
+ * ledger is append-only, so its trigger is set aside for the truncation (a test's reset, never the service's).
  */
 export async function emptyRecharges(db: Kysely<DB>): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await sql`alter table ledger_entries disable trigger ledger_entries_append_only`.execute(trx);
-    await sql`truncate ledger_idempotency_keys, ledger_entries, account_days, idempotency_keys, recharges`.execute(
+    await sql`truncate ledger_idempotency_keys, ledger_entries, account_days, idempotency_keys, webhook_messages, recharges`.execute(
       trx,
     );
     await sql`alter table ledger_entries enable trigger ledger_entries_append_only`.execute(trx);

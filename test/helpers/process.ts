@@ -3,42 +3,48 @@ import { once } from 'node:events';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 import { TEST_ADMIN_KEY } from './app.js';
 
-export type ServerProcess = {
+/** A script of src/ run as `npm run` would, with all it writes to stdout and stderr. */
+export type ScriptProcess = {
   child: ChildProcess;
-  port: number;
-  dataDir: string;
   output: () => string;
   exited: Promise<number | null>;
 };
 
-/** Starts `src/server.ts` in a child process, as `npm start` would, and waits until it listens. */
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const dataDir = env.DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), 'recharge-api-')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      ADMIN_API_KEY: TEST_ADMIN_KEY,
-      ...env,
-    },
+export type ServerProcess = ScriptProcess & { port: number; dataDir: string };
+
+/** Runs `script` (a path under src/) in a child process with `env` over this process's environment. */
+export function spawnScript(script: string, env: Record<string, string> = {}): ScriptProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
+  const append = (chunk: Buffer) => {
     output += chunk.toString('utf8');
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-  });
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
   const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, output: () => output, exited };
+}
+
+/** Starts `src/server.ts` in a child process, as `npm start` would, and waits until it listens. */
+export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  const dataDir = env.DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), 'recharge-api-')));
+  const { child, output, exited } = spawnScript('src/server.ts', {
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ADMIN_API_KEY: TEST_ADMIN_KEY,
+    ...env,
+  });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setInterval(() => {
-      const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output());
       if (match?.[1]) {
         clearInterval(timer);
         resolve(Number(match[1]));
@@ -46,10 +52,10 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     }, 50);
     exited.then((code) => {
       clearInterval(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${output}`));
+      reject(new Error(`server exited with ${code} before listening:\n${output()}`));
     });
   });
-  return { child, port, dataDir, output: () => output, exited };
+  return { child, port, dataDir, output, exited };
 }
 
 /**
@@ -68,4 +74,14 @@ export async function startServerDespiteDroppedSchemas(
     if (dropped === undefined || dropped === schema) throw error;
     return startServerProcess(env);
   }
+}
+
+/** Polls GET /readyz until 200, as a load balancer would: a process busy starting up may shed its first requests. */
+export async function untilReady(server: ServerProcess, timeout = 10_000): Promise<void> {
+  const readiness = () =>
+    fetch(`http://127.0.0.1:${server.port}/readyz`).then(
+      (response) => response.status,
+      () => 0,
+    );
+  await expect.poll(readiness, { timeout, interval: 100 }).toBe(200);
 }

@@ -33,7 +33,7 @@ const withSeparators = (digits: string) =>
 const hasDisallowedChar = (text: string) => /[^0-9+ ().-]/.test(text);
 
 describe('normalizePhoneNumber', () => {
-  it('when given the challenge example 5511999999999, then it is accepted as is', () => {
+  it('when given the digits-only number 5511999999999, then it is accepted as is', () => {
     expect(normalizePhoneNumber('5511999999999')).toBe('5511999999999');
   });
 
