@@ -16,8 +16,8 @@ import {
 } from './modules/recharges/index.js';
 import {
   createDeliveryEngine,
+  createDeliveryRepository,
   createUrlGuard,
-  createWebhookRepository,
   type DeliveryEngine,
   type Resolver,
   type UrlGuard,
@@ -65,7 +65,7 @@ export function createLifecycle(
     allowPrivate: config.webhooks.allowPrivateUrls,
     ...(resolve ? { resolve } : {}),
   });
-  const webhookRepository = createWebhookRepository(db);
+  const webhookRepository = createDeliveryRepository(db);
   const webhookMetrics = createWebhookMetrics(metrics.registry, webhookRepository.backlog);
   const delivery = config.dispatcher.enabled
     ? createDeliveryEngine({

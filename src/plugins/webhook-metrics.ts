@@ -1,13 +1,12 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import type { WebhookRepository } from '../modules/webhooks/index.js';
-import type { AttemptOutcome } from '../modules/webhooks/webhooks.repository.js';
+import type { AttemptOutcome, DeliveryRepository } from '../modules/webhooks/index.js';
 
 /**
  * Webhook delivery seen from outside: attempts by outcome and duration (this instance's), and the backlog of
  * pending messages with the wait of the oldest due one (read from the database at each scrape, so it counts
  * every instance's work).
  */
-export function createWebhookMetrics(registry: Registry, backlog: WebhookRepository['backlog']) {
+export function createWebhookMetrics(registry: Registry, backlog: DeliveryRepository['backlog']) {
   const attempts = new Histogram({
     name: 'webhook_attempt_duration_seconds',
     help: 'Webhook attempts made by this instance, by outcome (delivered, retry, failed, disabled)',

@@ -1,12 +1,12 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeliveryEngine } from '../../src/modules/webhooks/delivery.js';
-import { createUrlGuard } from '../../src/modules/webhooks/url-guard.js';
 import type {
   AttemptOutcome,
   ClaimedMessage,
-  WebhookRepository,
-} from '../../src/modules/webhooks/webhooks.repository.js';
+  DeliveryRepository,
+} from '../../src/modules/webhooks/delivery.repository.js';
+import { createUrlGuard } from '../../src/modules/webhooks/url-guard.js';
 import { type Receiver, startReceiver } from '../helpers/receiver.js';
 
 const SCHEDULE_MS = [5_000, 60_000];
@@ -51,7 +51,7 @@ async function attempt(claimed: ClaimedMessage, random: () => number): Promise<A
     record: async (outcomes: AttemptOutcome[]) => {
       for (const outcome of outcomes) resolveOutcome(outcome);
     },
-  } as unknown as WebhookRepository;
+  } as unknown as DeliveryRepository;
   const engine = createDeliveryEngine({
     repository,
     guard: createUrlGuard({ requireHttps: false, allowPrivate: true }),

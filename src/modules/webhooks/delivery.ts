@@ -2,12 +2,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Agent, request } from 'undici';
 import { createBatcher } from '../../shared/batcher.js';
 import { toApi } from '../recharges/index.js';
+import type { AttemptOutcome, ClaimedMessage, DeliveryRepository } from './delivery.repository.js';
 import { signatureHeader } from './signing.js';
 import type { UrlGuard } from './url-guard.js';
-import type { AttemptOutcome, ClaimedMessage, WebhookRepository } from './webhooks.repository.js';
 
 export type DeliveryOptions = {
-  repository: WebhookRepository;
+  repository: DeliveryRepository;
   guard: UrlGuard;
   log: FastifyBaseLogger;
   timeoutMs: number;

@@ -1,4 +1,10 @@
 export { createDeliveryEngine, type DeliveryEngine, messageBody } from './delivery.js';
+export {
+  type AttemptOutcome,
+  type ClaimedMessage,
+  createDeliveryRepository,
+  type DeliveryRepository,
+} from './delivery.repository.js';
 export { announceCte } from './messages.sql.js';
 export { signatureHeader } from './signing.js';
 export { createUrlGuard, type Resolver, type UrlGuard } from './url-guard.js';

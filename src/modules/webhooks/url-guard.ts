@@ -98,13 +98,8 @@ export function createUrlGuard({ requireHttps, allowPrivate, resolve = systemRes
             }
             const family = ipaddr.parse(verdict.address).kind() === 'ipv6' ? 6 : 4;
             // net.connect asks for every address (autoSelectFamily); the one checked is all there is.
-            if ((options as { all?: boolean }).all) {
-              const all = callback as unknown as (
-                error: null,
-                addresses: { address: string; family: number }[],
-              ) => void;
-              all(null, [{ address: verdict.address, family }]);
-            } else callback(null, verdict.address, family);
+            if (options.all) callback(null, [{ address: verdict.address, family }]);
+            else callback(null, verdict.address, family);
           },
           (error: Error) => callback(error as NodeJS.ErrnoException, '', 4),
         );
