@@ -55,8 +55,8 @@ const EnvSchema = Type.Object({
     default: '5,300,1800,7200,18000,36000,36000',
   }),
   WEBHOOK_ALLOW_PRIVATE_URLS: Type.Optional(Type.Boolean()),
-  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 10_000, default: 64 }),
-  WEBHOOK_CONCURRENCY_PER_ENDPOINT: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
+  WEBHOOK_CONCURRENCY_PER_ENDPOINT: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
 });
 
 type Env = Static<typeof EnvSchema>;

@@ -53,8 +53,8 @@ describe('loadConfig', () => {
         retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
         allowPrivateUrls: true,
         requireHttps: false,
-        concurrency: 64,
-        perEndpoint: 8,
+        concurrency: 256,
+        perEndpoint: 64,
       },
     });
   });
