@@ -68,12 +68,12 @@ export function createMetrics({ poolStats }: MetricsOptions = {}): Metrics {
   });
   const replayed = new Counter({
     name: 'recharges_replayed_total',
-    help: 'POST /PhoneRecharges answered from an Idempotency-Key without creating anything',
+    help: 'Recharge requests answered from an Idempotency-Key without creating anything',
     registers: [registry],
   });
   const refused = new Counter({
     name: 'recharges_refused_total',
-    help: 'POST /PhoneRecharges refused, by the problem code of the answer',
+    help: 'Recharge requests refused, by the problem code of the answer',
     labelNames: ['code'],
     registers: [registry],
   });
