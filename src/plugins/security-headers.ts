@@ -1,5 +1,4 @@
-import { IncomingMessage, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import { routeConfigOf } from '../shared/route.js';
@@ -24,28 +23,22 @@ export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * helmet's default headers, for the one HTML page (`/docs`). They are worked out once, by running helmet's
- * middleware on a Node response that is never sent, and read back with `getHeaders()`, instead of per
- * request as `@fastify/helmet` does. `overHttp` leaves out the policy's `upgrade-insecure-requests`: on a
- * page served over plain http (a development machine opened from another one) it turns every script load
- * into https, which fails and leaves the page blank.
+ * helmet's default headers, for the one HTML page (`/docs`): its middleware runs, as it is meant to, on the
+ * page request's Node response. Pages are rare, so its per-request cost is of no concern; every other
+ * response takes the frozen `API_HEADERS`. `overHttp` leaves out the policy's `upgrade-insecure-requests`:
+ * on a page served over plain http (a development machine opened from another one) it turns every script
+ * load into https, which fails and leaves the page blank.
  */
-export function helmetHeaders({ overHttp = false } = {}): Readonly<Record<string, string>> {
-  const request = new IncomingMessage(new Socket());
-  const response = new ServerResponse(request);
-  let isDone = false;
-  const options = overHttp
-    ? { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }
-    : undefined;
-  helmet(options)(request, response, () => {
-    isDone = true;
-  });
-  const headers = Object.fromEntries(
-    Object.entries(response.getHeaders()).map(([name, value]) => [name, String(value)]),
+export function pageHeadersMiddleware({
+  overHttp = false,
+} = {}): (request: IncomingMessage, response: ServerResponse) => void {
+  const middleware = helmet(
+    overHttp ? { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } } : undefined,
   );
-  // helmet answers synchronously today; a version that did not would leave these headers unset.
-  if (!isDone || Object.keys(headers).length === 0) throw new Error('helmet did not set its headers');
-  return Object.freeze(headers);
+  return (request, response) =>
+    middleware(request, response, (error?: unknown) => {
+      if (error !== undefined) throw error;
+    });
 }
 
 const PAGE_PREFIX = '/docs';
@@ -57,8 +50,8 @@ const PAGE_PREFIX = '/docs';
  * which reads X-Forwarded-Proto only from the proxies TRUST_PROXY names.
  */
 export function createSecurityHeaders(): (request: FastifyRequest, reply: FastifyReply) => void {
-  const pageHeaders = helmetHeaders();
-  const pageHeadersOverHttp = helmetHeaders({ overHttp: true });
+  const pageHeaders = pageHeadersMiddleware();
+  const pageHeadersOverHttp = pageHeadersMiddleware({ overHttp: true });
   // The API's headers with a route's own Cache-Control, built once per value rather than per request.
   const byCacheControl = new Map<string, Readonly<Record<string, string>>>();
   const apiHeadersWith = (cacheControl: string) => {
@@ -72,7 +65,7 @@ export function createSecurityHeaders(): (request: FastifyRequest, reply: Fastif
   return (request, reply) => {
     const config = routeConfigOf(request);
     if (config.url?.startsWith(PAGE_PREFIX) === true) {
-      reply.headers(request.protocol === 'https' ? pageHeaders : pageHeadersOverHttp);
+      (request.protocol === 'https' ? pageHeaders : pageHeadersOverHttp)(request.raw, reply.raw);
     } else {
       reply.headers(config.cacheControl === undefined ? API_HEADERS : apiHeadersWith(config.cacheControl));
     }
