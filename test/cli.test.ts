@@ -68,6 +68,24 @@ describe('npm run apikey', () => {
     });
   });
 
+  it('when REDIS_URL names a Redis that is down, then the commands still work and say what that means', async () => {
+    const env = {
+      DATA_DIR: await mkdtemp(path.join(tmpdir(), 'apikey-cli-')),
+      NODE_ENV: 'test',
+      REDIS_URL: 'redis://127.0.0.1:1',
+    };
+    const created = await run(
+      ['create', '--name', 'n', '--client', 'c_1', '--scopes', 'recharges:read'],
+      env,
+    );
+    expect(created.code).toBe(0);
+    const { id } = JSON.parse(created.out) as { id: string };
+    const revoked = await run(['revoke', '--id', id], env);
+    expect(revoked).toMatchObject({ code: 0, out: `revoked ${id}\n` });
+    expect(revoked.err).toMatch(/Redis is unreachable .*within 60 s/);
+    expect((await run(['list'], env)).out).toBe('');
+  });
+
   it('when a key would act for the bootstrap client admin, then it exits 1 with the reason and prints no key', async () => {
     // Refused before anything is written: a database in memory is enough.
     const env = { DATA_DIR: 'memory://', NODE_ENV: 'test' };

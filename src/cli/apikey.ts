@@ -43,9 +43,17 @@ export async function runApiKeyCli(argv: string[], env: NodeJS.ProcessEnv, outpu
   try {
     await migrateToLatest(database.db);
     if (redis) {
-      await redis.connect();
-      const channel = `${config.redisPrefix}api-keys:revoked`;
-      revocations = createRedisRevocationBus(await createRedisBroadcast<string>({ redis, channel, log }));
+      // Redis only carries the news of a revocation; the database is the record. Without Redis the command
+      // still does its work, and says how soon the instances find out (docs/operations.md).
+      try {
+        await redis.connect();
+        const channel = `${config.redisPrefix}api-keys:revoked`;
+        revocations = createRedisRevocationBus(await createRedisBroadcast<string>({ redis, channel, log }));
+      } catch (error) {
+        output.err(
+          `Redis is unreachable (${(error as Error).message}): a key revoked now is refused by every instance once its cached copy expires, within 60 s\n`,
+        );
+      }
     }
     const keys = createApiKeyServiceOn(database.db, { revocations });
     if (parsed.command === 'create') {
