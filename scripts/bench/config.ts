@@ -168,6 +168,7 @@ function selectedPhases(): Set<Phase> {
       'throughput',
       'cpu',
       'memory',
+      'lifecycle',
       ...(profile ? (['profile'] as const) : []),
     ]);
   }
