@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
-import { createMemoryCatalogCache } from './cache/catalog-cache.js';
-import { createRedisCatalogCache } from './cache/redis-catalog-cache.js';
+import { createCatalogCache } from './cache/redis-catalog-cache.js';
 import type { Config } from './config.js';
 import { createDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -20,6 +19,7 @@ import {
 } from './modules/api-keys/index.js';
 import { auditRoutes, createAuditRepository } from './modules/audit/index.js';
 import { sandboxCarrierRoutes } from './modules/carrier/index.js';
+import { watchCatalogVersion } from './modules/catalog/catalog-version-watch.js';
 import {
   CatalogSchema,
   catalogRoutes,
@@ -139,23 +139,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     : createLocalRevocationBus();
   app.addHook('onClose', () => revocations.close());
 
-  const catalogCache = redis
-    ? createRedisCatalogCache({
-        redis,
-        prefix: config.redisPrefix,
-        broadcast: await createRedisBroadcast<string>({
-          redis,
-          channel: `${config.redisPrefix}catalog:changed`,
-          log: app.log,
-        }),
-      })
-    : createMemoryCatalogCache();
+  const catalogCache = await createCatalogCache({ redis, prefix: config.redisPrefix, log: app.log });
   app.addHook('onClose', () => catalogCache.close());
+  const catalogs = createCatalogRepository(db);
+  const versionWatch = watchCatalogVersion({
+    catalogs,
+    cache: catalogCache,
+    everyMs: config.catalogVersionPollMs,
+    log: app.log,
+  });
+  app.addHook('preClose', () => versionWatch.stop());
 
   const catalogService = createCatalogService({
     cache: catalogCache,
     cacheMetrics: metrics.catalogCache,
-    catalogs: createCatalogRepository(db),
+    catalogs,
     transaction: createUnitOfWork(db, (trx) => ({
       catalogs: createCatalogRepository(trx),
       audit: createAuditRepository(trx),

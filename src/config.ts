@@ -28,6 +28,7 @@ const EnvSchema = Type.Object({
   RECHARGES_PER_CLIENT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
   SEED_DEMO_DATA: Type.Optional(Type.Boolean()),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  CATALOG_VERSION_POLL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 2000 }),
   RECHARGE_BATCH_MAX_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
   RECHARGE_BATCH_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 365, default: 24 }),
@@ -81,6 +82,8 @@ export type Config = Readonly<{
   rechargesPerClientPerMinute: number;
   seedDemoData: boolean;
   dbPoolSize: number;
+  /** How often each instance reads the committed catalog version: the bound on a missed cache announcement. */
+  catalogVersionPollMs: number;
   /** Recharges stored by one statement at most, and such statements running at once (docs/performance.md). */
   rechargeBatch: { maxSize: number; maxInFlight: number };
   shutdownTimeoutMs: number;
@@ -186,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rechargesPerClientPerMinute: parsed.RECHARGES_PER_CLIENT_PER_MINUTE,
     seedDemoData: parsed.SEED_DEMO_DATA ?? parsed.NODE_ENV !== 'production',
     dbPoolSize: parsed.DB_POOL_SIZE,
+    catalogVersionPollMs: parsed.CATALOG_VERSION_POLL_MS,
     rechargeBatch: { maxSize: parsed.RECHARGE_BATCH_MAX_SIZE, maxInFlight: parsed.RECHARGE_BATCH_IN_FLIGHT },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     overloadMaxEventLoopDelayMs: parsed.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,

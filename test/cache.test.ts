@@ -27,6 +27,38 @@ describe('the in-process catalog cache', () => {
   });
 });
 
+describe('the committed catalog version, as each instance polls it', () => {
+  it('when the polled version is newer than every announcement heard, then older entries are dropped', async () => {
+    const cache = createMemoryCatalogCache();
+    await cache.set('list', entry('3', 'three'));
+    await cache.observe('3');
+    expect(cache.get('list')).toEqual(entry('3', 'three'));
+    await cache.observe('4');
+    expect(cache.get('list')).toBeUndefined();
+    await cache.set('list', entry('3', 'late'));
+    expect(cache.get('list')).toBeUndefined();
+  });
+
+  it('when another instance writes without telling this one, then this one answers the new catalog within a poll', async () => {
+    // Two instances without Redis on one database: no announcement can reach B, only its poll.
+    const instanceA = await createTestApp('pglite');
+    const instanceB = await createTestApp(instanceA.database, { CATALOG_VERSION_POLL_MS: '100' });
+    try {
+      const url = '/CompanyProducts?company_id=claro_11';
+      expect((await postJson(instanceA.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+      expect((await instanceB.app.inject({ url })).json()).toEqual(claro); // B holds it in memory
+      const changed = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 11 }] };
+      expect((await putJson(instanceA.app, url, changed)).statusCode).toBe(200);
+      await expect
+        .poll(async () => (await instanceB.app.inject({ url })).json(), { timeout: 3000, interval: 50 })
+        .toEqual(changed);
+    } finally {
+      await instanceB.close();
+      await instanceA.close();
+    }
+  });
+});
+
 describe('catalog reads through the in-process cache', () => {
   it('when an entry is cached, then the read is answered at once (no promise), and the database read once', async () => {
     const catalog = { company_id: 'claro_11', products: [{ id: 'claro_10', value_cents: 1000 }] };
@@ -98,6 +130,33 @@ describe.each(sharedTargets)('two instances on one PostgreSQL and Redis (%s)', (
       expect([after.statusCode, after.json()]).toEqual([200, changed]);
       const list = await b.inject({ url: '/CompanyProducts', headers: asAdmin });
       expect(list.json()).toEqual([changed]);
+    }
+  });
+
+  it('when a writer has lost Redis, then B, still listening, drops its cached catalog within a poll', async () => {
+    const cut = await createTestApp(instanceA.database, { REDIS_URL: 'redis://127.0.0.1:1' });
+    const polling = await createTestApp(instanceA.database, {
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: prefix,
+      CATALOG_VERSION_POLL_MS: '100',
+    });
+    try {
+      const url = '/CompanyProducts?company_id=claro_11';
+      const current = (await polling.app.inject({ url, headers: asAdmin })).json();
+      expect(current).toMatchObject({ company_id: 'claro_11' }); // in B's memory and in Redis now
+      const changed = { company_id: 'claro_11', products: [{ id: 'claro_10', value: 16 }] };
+      expect((await putJson(cut.app, url, changed, asAdmin)).statusCode).toBe(200);
+      await expect
+        .poll(async () => (await polling.app.inject({ url, headers: asAdmin })).json(), {
+          timeout: 3000,
+          interval: 50,
+        })
+        .toEqual(changed);
+      // The shared entry in Redis is older than the version the poll raised: A, listening, skips it too.
+      expect((await a.inject({ url, headers: asAdmin })).json()).toEqual(changed);
+    } finally {
+      await polling.close();
+      await cut.close();
     }
   });
 

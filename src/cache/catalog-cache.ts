@@ -13,6 +13,11 @@ export interface CatalogCache {
   set<T>(key: string, entry: CacheEntry<T>): Promise<void>;
   /** Announces a committed write; resolves once no instance will serve an older entry. */
   invalidate(version: string): Promise<void>;
+  /**
+   * The version PostgreSQL holds, read by this instance's own poll: entries older than it are dropped here
+   * (and in the shared level), without announcing anything to other instances, which poll too.
+   */
+  observe(version: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,12 +33,14 @@ export function createMemoryCatalogCache({ maxEntries = 10_000 } = {}): MemoryCa
   const entries = new Map<string, CacheEntry<unknown>>();
   let latest = 0n;
   return {
-    // Nothing older than `latest` is ever held: `set` refuses it, and announcing a version clears the rest.
+    // Nothing older than `latest` is ever held: `set` refuses it, and a newer version clears the rest.
     get<T>(key: string) {
       return entries.get(key) as CacheEntry<T> | undefined;
     },
     async set(key, entry) {
       if (isOlder(entry.version, latest)) return;
+      // It was read at a committed version: a poll that reads the same one has nothing to drop.
+      latest = BigInt(entry.version);
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
       entries.set(key, entry);
     },
@@ -41,6 +48,9 @@ export function createMemoryCatalogCache({ maxEntries = 10_000 } = {}): MemoryCa
       const announced = BigInt(version);
       if (announced > latest) latest = announced;
       entries.clear();
+    },
+    async observe(version) {
+      if (BigInt(version) > latest) await this.invalidate(version);
     },
     clear() {
       entries.clear();

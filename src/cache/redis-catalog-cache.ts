@@ -1,5 +1,6 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Broadcast } from '../redis-broadcast.js';
+import { type Broadcast, createRedisBroadcast } from '../redis-broadcast.js';
 import { type CacheEntry, type CatalogCache, createMemoryCatalogCache, isOlder } from './catalog-cache.js';
 
 const ENTRY_TTL_MS = 3_600_000;
@@ -77,6 +78,31 @@ export function createRedisCatalogCache({
       await redis.eval(RAISE_VERSION, 1, versionKey, version).catch(() => {});
       await broadcast.publish(version);
     },
+    // A write whose announcement never reached this instance (the writer lost Redis, or this instance's
+    // subscription missed it while still listening) is found here, within one poll.
+    async observe(version) {
+      await local.observe(version);
+      await redis.eval(RAISE_VERSION, 1, versionKey, version).catch(() => {});
+    },
     close: () => broadcast.close(),
   };
+}
+
+/** The catalog cache an instance uses: shared through Redis when it has one, in-process otherwise. */
+export async function createCatalogCache({
+  redis,
+  prefix,
+  log,
+}: {
+  redis: Redis | undefined;
+  prefix: string;
+  log: FastifyBaseLogger;
+}): Promise<CatalogCache> {
+  if (!redis) return createMemoryCatalogCache();
+  const channel = `${prefix}catalog:changed`;
+  return createRedisCatalogCache({
+    redis,
+    prefix,
+    broadcast: await createRedisBroadcast<string>({ redis, channel, log }),
+  });
 }

@@ -27,6 +27,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     // Recharges stay as stored unless a test dispatches them (the lifecycle tests turn it on).
     DISPATCHER: 'off',
+    // The catalog version poll is a statement outside any request; the tests that count a request's
+    // statements must not see it. Its own tests set an interval.
+    CATALOG_VERSION_POLL_MS: '600000',
     ...env,
   });
 }

@@ -18,6 +18,8 @@ export type CompanyCatalog = { catalog: CatalogRecord; version: string; catalogV
 export interface CatalogRepository {
   listCatalogs(): Promise<CatalogList>;
   findCatalog(companyId: string, options?: { forUpdate?: boolean }): Promise<CompanyCatalog | null>;
+  /** The catalog version as committed, for the instances' poll (catalog-version-watch.ts). */
+  currentVersion(): Promise<string>;
   /** Raises the catalog version; every write does it first, in its transaction. */
   bumpVersion(): Promise<string>;
   insertCatalog(catalog: CatalogRecord, version: string): Promise<boolean>;
@@ -45,6 +47,14 @@ export function createCatalogRepository(db: Kysely<DB>): CatalogRepository {
   }
 
   return {
+    async currentVersion() {
+      const row = await db
+        .selectFrom('catalog_state')
+        .select(sql<string>`version::text`.as('version'))
+        .executeTakeFirstOrThrow();
+      return row.version;
+    },
+
     async listCatalogs(): Promise<CatalogList> {
       const rows = await selectCatalogs().execute();
       return { catalogs: groupRows(rows), catalogVersion: rows[0]?.catalog_version ?? '0' };
