@@ -5,10 +5,11 @@ import { migrateToLatest } from './db/migrate.js';
 import { createLifecycle } from './lifecycle.js';
 import { loggingOptions } from './logging.js';
 import { healthPlugin } from './plugins/health.js';
-import { createMetrics } from './plugins/metrics.js';
+import { createMetrics, serveMetricsPort } from './plugins/metrics.js';
 
-// `npm run worker`: the dispatcher alone, for a deployment that keeps it apart from the API (whose
-// instances then run with DISPATCHER=off). It serves /healthz and /readyz on PORT for the platform's probes.
+// `npm run worker`: the dispatcher and the webhook delivery alone, for a deployment that keeps them apart from
+// the API (whose instances then run with DISPATCHER=off). It serves /healthz and /readyz on PORT for the
+// platform's probes, and /metrics on METRICS_PORT when it is set.
 let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig({ ...process.env, DISPATCHER: 'on' });
@@ -25,13 +26,11 @@ const database = await createDatabase({
   poolSize: config.dbPoolSize,
 });
 await migrateToLatest(database.db);
-const lifecycle = createLifecycle(
-  config,
-  database,
-  app.log,
-  createMetrics({ poolStats: database.poolStats }),
-);
+const metrics = createMetrics({ poolStats: database.poolStats });
+const lifecycle = createLifecycle(config, database, app.log, metrics);
 await app.register(healthPlugin, { isReady: database.ping });
+if (config.metricsPort !== undefined)
+  serveMetricsPort(app, metrics.registry, config.metricsPort, config.host);
 app.addHook('onReady', async () => lifecycle.start());
 app.addHook('preClose', () => lifecycle.stop());
 app.addHook('onClose', async () => {

@@ -13,6 +13,7 @@ describe.each(targets)('npm run worker on %s', (target) => {
     const worker = spawnScript('src/worker.ts', {
       NODE_ENV: 'test',
       PORT: '0',
+      METRICS_PORT: '0',
       HOST: '127.0.0.1',
       DATABASE_URL: withSearchPath(String(url), String(schema)),
     });
@@ -27,6 +28,14 @@ describe.each(targets)('npm run worker on %s', (target) => {
       const response = await postJson(api.app, '/PhoneRecharges', rechargeBody, { prefer: 'wait=10' });
       expect(response.json()).toMatchObject({ status: 'completed' });
       expect(worker.output()).toContain(response.json().id);
+      // What it dispatched is counted where a scraper can read it.
+      const metricsPort = /"port":(\d+),"msg":"metrics listening on their own port"/.exec(
+        worker.output(),
+      )?.[1];
+      expect(metricsPort).toBeDefined();
+      const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(scraped).toMatch(/^recharge_status_changes_total\{status="completed"\} 1$/m);
+      expect(scraped).toMatch(/^carrier_call_duration_seconds_count\{[^}]*outcome="credited"[^}]*\} 1$/m);
 
       worker.child.kill('SIGTERM');
       expect(await worker.exited).toBe(0);

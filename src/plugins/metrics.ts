@@ -153,23 +153,34 @@ export const metricsPlugin = fp(async (app: FastifyInstance, options: MetricsPlu
   );
   refuseOtherMethods(app, '/metrics', ['GET', 'HEAD']);
 
-  if (options.port !== undefined) {
-    const server = createMetricsServer(registry);
-    app.addHook('onReady', async () => {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port, options.host, () => resolve());
-      });
-      const { address, port } = server.address() as AddressInfo;
-      app.log.info({ address, port }, 'metrics listening on their own port');
-    });
-    app.addHook('onClose', async () => {
-      if (!server.listening) return;
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    });
-  }
+  if (options.port !== undefined) serveMetricsPort(app, registry, options.port, options.host);
 });
+
+/**
+ * Serves /metrics, without a key, on a port of its own while `app` runs: the API's METRICS_PORT, and the
+ * worker's, whose dispatcher and delivery metrics would otherwise be seen by no scraper.
+ */
+export function serveMetricsPort(
+  app: FastifyInstance,
+  registry: Registry,
+  port: number,
+  host?: string,
+): void {
+  const server = createMetricsServer(registry);
+  app.addHook('onReady', async () => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const { address, port: bound } = server.address() as AddressInfo;
+    app.log.info({ address, port: bound }, 'metrics listening on their own port');
+  });
+  app.addHook('onClose', async () => {
+    if (!server.listening) return;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+}
 
 async function sendMetrics(registry: Registry, reply: FastifyReply) {
   return reply.type(registry.contentType).send(await registry.metrics());
