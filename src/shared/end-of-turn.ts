@@ -13,9 +13,9 @@ let queue: Deferred[] = [];
  * write comes between two requests' work, and on a loopback peer each write wakes that peer on another core
  * (the kernel's cost, charged to the sender). Answered together, the writes follow one another, the peer
  * is woken far less often, and the requests' work runs back to back too. A cached catalog GET then costs
- * less CPU, in the kernel and in Node.js alike (docs/performance.md, item 20). A request alone in its turn
- * is answered in the same turn, as before; under load, a response waits at most for the other requests of
- * its turn. The writes themselves are not merged: each socket still gets its own.
+ * less CPU, in the kernel and in Node.js alike (docs/performance.md, "The choices that pay"). A request
+ * alone in its turn is answered in the same turn, as before; under load, a response waits at most for the
+ * other requests of its turn. The writes themselves are not merged: each socket still gets its own.
  *
  * An answer that throws gets the error response Fastify gives a handler that throws, and the others of the
  * turn are still sent.
