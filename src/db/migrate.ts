@@ -8,6 +8,7 @@ import * as idempotencyForeignKey from './migrations/0005-idempotency-recharge-f
 import * as lifecycle from './migrations/0006-lifecycle.js';
 import * as accounts from './migrations/0007-accounts.js';
 import * as webhooks from './migrations/0008-webhooks.js';
+import * as claimInDueOrder from './migrations/0009-claim-in-due-order.js';
 import { sqlStateOf } from './sql-state.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0006-lifecycle': lifecycle,
   '0007-accounts': accounts,
   '0008-webhooks': webhooks,
+  '0009-claim-in-due-order': claimInDueOrder,
 };
 
 /** Kysely's migrator over this service's migrations, in the connection's current schema. */

@@ -29,26 +29,10 @@ export type Outcome = {
 
 // Claims due work and leases it: the lease runs out after one bounded carrier call and a margin, and the
 // step becomes a status query, so that a claimer that dies mid-call is followed by a query, never by a
-// blind re-send. $1 how many, $2 the lease in ms.
+// blind re-send. The function (migration 0009) takes the oldest due rows in index order, skipping rows
+// another claimer holds. $1 how many, $2 the lease in ms.
 const CLAIM = `${preparedStatement('dispatcher_claim')}
-  with due as (
-    select id, status, next_step from recharges
-    where status in ('pending', 'processing') and next_attempt_at <= statement_timestamp()
-    order by next_attempt_at
-    limit $1
-    for update skip locked
-  )
-  update recharges r set
-    status = 'processing',
-    updated_at = case when due.status = 'pending' then statement_timestamp() else r.updated_at end,
-    attempts = r.attempts + case when due.next_step = 'send' then 1 else 0 end,
-    claims = r.claims + 1,
-    next_step = 'query',
-    next_attempt_at = statement_timestamp() + make_interval(secs => $2::integer / 1000.0)
-  from due
-  where r.id = due.id
-  returning r.id, r.phone_number, r.value_cents, r.created_at, r.attempts, r.claims,
-            due.next_step as step, due.status as previous_status`;
+  select * from recharges_claim($1::integer, $2::integer)`;
 
 const RECORDED_COLUMNS = `id, created_at, company_id, product_id, phone_number, value_cents, status,
   updated_at, failure_code`;
