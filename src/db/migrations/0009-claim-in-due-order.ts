@@ -6,7 +6,8 @@ import { type Kysely, sql } from 'kysely';
  * statistics are stale or taken while it was small: that plan reads every index entry due so far, dead ones
  * included (a bitmap scan never marks an entry dead, so they stay until a VACUUM), and sorts every due row
  * to keep a few. Its cost then grows with the updates since the last VACUUM and with the backlog. In index
- * order, the scan stops at the limit and marks dead entries as it passes them, so the next claim skips them.
+ * order, the scan stops at the limit, and it can mark the dead entries it passes so that later claims skip
+ * them (docs/performance.md says how many a claim still reads under load).
  *
  * The SET clauses make any other plan cost more than this one, for the function's own statements only.
  * $1 how many, $2 the lease in ms; the dispatcher's CLAIM statement explains the rest.
