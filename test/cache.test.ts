@@ -39,6 +39,17 @@ describe('the committed catalog version, as each instance polls it', () => {
     expect(cache.get('list')).toBeUndefined();
   });
 
+  it('when an entry is read at a newer version than the others held, then the older ones are dropped too', async () => {
+    // The write at 4 was never announced here; reading another key shows it, and the poll will find nothing
+    // newer than 4 to drop, so the entry read at 3 must go now.
+    const cache = createMemoryCatalogCache();
+    await cache.set('claro_11', entry('3', 'before the write'));
+    await cache.set('vivo_11', entry('4', 'after the write'));
+    await cache.observe('4');
+    expect(cache.get('claro_11')).toBeUndefined();
+    expect(cache.get('vivo_11')).toEqual(entry('4', 'after the write'));
+  });
+
   it('when another instance writes without telling this one, then this one answers the new catalog within a poll', async () => {
     // Two instances without Redis on one database: no announcement can reach B, only its poll.
     const instanceA = await createTestApp('pglite');

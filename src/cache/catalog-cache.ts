@@ -39,8 +39,9 @@ export function createMemoryCatalogCache({ maxEntries = 10_000 } = {}): MemoryCa
     },
     async set(key, entry) {
       if (isOlder(entry.version, latest)) return;
-      // It was read at a committed version: a poll that reads the same one has nothing to drop.
-      latest = BigInt(entry.version);
+      // Read at a committed version newer than any held: a write this instance was not told of came in
+      // between, so the older entries go as they would at its announcement (a later poll finds nothing new).
+      await this.observe(entry.version);
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
       entries.set(key, entry);
     },
