@@ -1,18 +1,12 @@
 import type { Kysely } from 'kysely';
-import type { DB, FailureCode, RechargeStatus } from '../../db/database.js';
+import type { DB, RechargesTable } from '../../db/database.js';
 import { createPricedInsert } from './priced-insert.js';
 
-export type RechargeRecord = {
-  id: string;
-  created_at: Date;
-  company_id: string;
-  product_id: string;
-  phone_number: string;
-  value_cents: number;
-  status: RechargeStatus;
-  updated_at: Date;
-  failure_code: FailureCode | null;
-};
+/** A recharge as the API shows it: the row without its client and the dispatcher's bookkeeping. */
+export type RechargeRecord = Omit<
+  RechargesTable,
+  'client' | 'attempts' | 'next_step' | 'next_attempt_at' | 'claims'
+>;
 
 export type NewRecharge = Omit<RechargeRecord, 'created_at' | 'status' | 'updated_at' | 'failure_code'> & {
   client: string;

@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { DB, FailureCode, RechargeStatus, WebhookMessageStatus } from '../../db/database.js';
+import type { RechargeRecord } from '../recharges/index.js';
 
 /** A message the engine claimed, with what it needs to send it. */
 export type ClaimedMessage = {
@@ -11,17 +12,7 @@ export type ClaimedMessage = {
   type: string;
   attempts: number;
   created_at: Date;
-  recharge: {
-    id: string;
-    created_at: Date;
-    company_id: string;
-    product_id: string;
-    phone_number: string;
-    value_cents: number;
-    status: RechargeStatus;
-    updated_at: Date;
-    failure_code: FailureCode | null;
-  };
+  recharge: RechargeRecord;
 };
 
 /** What came of one attempt. */
