@@ -319,4 +319,63 @@ describe.each(databaseTargets)('the reversal feed on %s', (target) => {
       await database.close();
     }
   });
+
+  it('does not lose a reversal whose recharge is recorded as completed while the feed is applied', async () => {
+    const database = await createTestDatabase(target);
+    try {
+      const [id] = (await storePending(database, 1)) as [string];
+      const repository = createDispatcherRepository(database.db);
+      const [claimed] = await repository.claim(1, 60_000);
+      expect(claimed?.id).toBe(id);
+      // Another instance records the credit right after the feed's first statement, whichever it is.
+      let recordedBetween = false;
+      const db = new Proxy(database.db, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver);
+          if (property !== 'executeQuery') return typeof value === 'function' ? value.bind(target) : value;
+          return async (...args: Parameters<typeof target.executeQuery>) => {
+            const result = await target.executeQuery(...args);
+            if (!recordedBetween && 'sql' in args[0] && /dispatcher_(reverse|unfinished)/.test(args[0].sql)) {
+              recordedBetween = true;
+              await repository.record([
+                { id, claims: claimed?.claims ?? 0, status: 'completed', failureCode: null, next: null },
+              ]);
+            }
+            return result;
+          };
+        },
+      });
+      // A later reversal, beyond the feed's overlap, lets the cursor move past this one if it is missed.
+      const reversedAt = new Date(Date.now() - 60_000);
+      const feed = [
+        { reference: id, reversedAt },
+        { reference: uuidv7(), reversedAt: new Date(reversedAt.getTime() + 30_000) },
+      ];
+      const carrier: Carrier = {
+        ...createSandboxCarrier(database.db),
+        reversalsSince: async (since) => feed.filter((reversal) => reversal.reversedAt >= since),
+      };
+      const dispatcher = createDispatcher({
+        repository: createDispatcherRepository(db),
+        carrier,
+        log,
+        policy: { maxAttempts: 3, retryBaseMs: 20 },
+        callTimeoutMs: 1000,
+        batchSize: 16,
+        concurrency: 4,
+        pollMs: 50,
+      });
+      await dispatcher.readFeed();
+      await dispatcher.readFeed();
+      expect(recordedBetween).toBe(true);
+      const row = await database.db
+        .selectFrom('recharges')
+        .select('status')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      expect(row.status).toBe('reversed');
+    } finally {
+      await database.close();
+    }
+  });
 });

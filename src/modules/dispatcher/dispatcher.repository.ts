@@ -67,6 +67,10 @@ const REVERSE = `${preparedStatement('dispatcher_reverse')}
   ), ${refundCtes('reversed', 'true')}, ${announceCte('reversed')}
   select ${RECORDED_COLUMNS} from reversed`;
 
+// The references whose recharge is not final yet. $1 the carrier's references.
+const UNFINISHED = `${preparedStatement('dispatcher_unfinished')}
+  select id from recharges where id = any($1::uuid[]) and status in ('pending', 'processing')`;
+
 export function createDispatcherRepository(db: Kysely<DB>) {
   return {
     async claim(limit: number, leaseMs: number): Promise<ClaimedRecharge[]> {
@@ -90,22 +94,22 @@ export function createDispatcherRepository(db: Kysely<DB>) {
     },
 
     /**
-     * Moves completed recharges to reversed. Answers the ones it moved, and the earliest reversal it had to
-     * leave because the recharge's credit is not recorded yet (the feed is read again from there).
+     * Moves completed recharges to reversed. Answers the ones it moved, and the ones it had to leave because
+     * the recharge's credit is not recorded yet (the feed is read again from the earliest of them).
      */
     async applyReversals(
       references: string[],
     ): Promise<{ reversed: RechargeRecord[]; notYetCompleted: string[] }> {
       if (references.length === 0) return { reversed: [], notYetCompleted: [] };
+      // Unfinished first: a recharge recorded as completed between the two statements is then both
+      // waited for and, if REVERSE already sees it completed, reversed. The other order would see it in
+      // neither, and the feed would move past its reversal for good.
+      const { rows: unfinished } = await db.executeQuery<{ id: string }>(
+        CompiledQuery.raw(UNFINISHED, [references]),
+      );
       const { rows: reversed } = await db.executeQuery<RechargeRecord>(
         CompiledQuery.raw(REVERSE, [references]),
       );
-      const unfinished = await db
-        .selectFrom('recharges')
-        .select('id')
-        .where('id', 'in', references)
-        .where('status', 'in', ['pending', 'processing'])
-        .execute();
       return { reversed, notYetCompleted: unfinished.map((row) => row.id) };
     },
 
