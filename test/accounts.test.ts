@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
+import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRechargeRepository } from '../src/modules/recharges/recharges.repository.js';
 import {
   asAdmin,
   createKey,
@@ -333,6 +335,37 @@ describe.each(databaseTargets)('accounts and the ledger on %s', (target) => {
       const responses = await Promise.all(Array.from({ length: 20 }, () => recharge()));
       expect(responses.filter((response) => response.statusCode === 201)).toHaveLength(1);
       expect(await account()).toMatchObject({ balance: 990 });
+    });
+
+    it('when a refused recharge shares a statement with a later one to its number, then the later one is judged alone', async () => {
+      await setLimits({
+        credit_limit: 0,
+        limits: { ...NO_LIMITS, daily_value: 25, same_phone_cooldown_seconds: 600 },
+      });
+      // One statement in flight: the first goes alone, the next two share the following statement.
+      const repository = createRechargeRepository(t.database.db, {
+        batching: { maxSize: 64, maxInFlight: 1 },
+      });
+      const priced = (phone_number: string, product_id: string, value_cents: number) =>
+        repository.insertPriced({
+          id: uuidv7(),
+          client: shop.client,
+          company_id: 'claro_11',
+          product_id,
+          phone_number,
+          value_cents,
+        });
+      const outcomes = await Promise.all([
+        priced('5511911112222', 'claro_10', 1000),
+        priced('5511933334444', 'claro_20', 2000), // 10 + 20 passes the day's 25
+        priced('5511933334444', 'claro_10', 1000), // 10 + 10 fits, and the number has no accepted recharge
+      ]);
+      expect(outcomes.map((outcome) => outcome.outcome)).toEqual([
+        'created',
+        'daily_limit_exceeded',
+        'created',
+      ]);
+      expect(await account()).toMatchObject({ balance: 980 });
     });
 
     it('when the day is counted, then it is the calendar day in America/Sao_Paulo', async () => {

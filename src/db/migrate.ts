@@ -9,6 +9,7 @@ import * as lifecycle from './migrations/0006-lifecycle.js';
 import * as accounts from './migrations/0007-accounts.js';
 import * as webhooks from './migrations/0008-webhooks.js';
 import * as claimInDueOrder from './migrations/0009-claim-in-due-order.js';
+import * as cooldownAfterAccepted from './migrations/0010-cooldown-after-accepted.js';
 import { sqlStateOf } from './sql-state.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007-accounts': accounts,
   '0008-webhooks': webhooks,
   '0009-claim-in-due-order': claimInDueOrder,
+  '0010-cooldown-after-accepted': cooldownAfterAccepted,
 };
 
 /** Kysely's migrator over this service's migrations, in the connection's current schema. */

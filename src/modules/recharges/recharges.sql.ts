@@ -29,7 +29,7 @@ export type PricedRow = {
 
 export type AccountRefusal = 'insufficient_funds' | 'daily_limit_exceeded' | 'phone_recently_recharged';
 
-// One statement, one round trip, one transaction: the function (migration 0007) locks the accounts, checks
+// One statement, one round trip, one transaction: the function (migrations 0007 and 0010) locks the accounts, checks
 // catalog, funds and limits, and stores the recharges, their keys, debits and day totals. Its text never
 // changes (a prepared statement's must not). One element of each array per recharge, in order: $1 key,
 // $2 client, $3 company_id, $4 product_id, $5 id, $6 phone_number, $7 value_cents, $8 fingerprint; $9 the
