@@ -320,6 +320,33 @@ describe.each(databaseTargets)('the reversal feed on %s', (target) => {
     }
   });
 
+  it('reads a mass reversal of more than a page at one instant', async () => {
+    const database = await createTestDatabase(target);
+    try {
+      const ids = await storePending(database, 1101);
+      const repository = createDispatcherRepository(database.db);
+      const claimed = await repository.claim(2000, 60_000);
+      await repository.record(
+        claimed.map(({ id, claims }) => ({ id, claims, status: 'completed', failureCode: null, next: null })),
+      );
+      // 1 100 reversals stamped at one instant, more than the sandbox's page of 1 000, then one 3 s later.
+      await sql`
+        insert into sandbox_carrier_top_ups (reference, phone_number, value_cents, credited_at, reversed_at)
+        select reference, '5511999990000', 1000, statement_timestamp() - interval '20 s',
+               case when ordinality <= 1100 then date_trunc('second', statement_timestamp()) - interval '10 s'
+                    else date_trunc('second', statement_timestamp()) - interval '7 s' end
+        from unnest(${ids}::uuid[]) with ordinality as t(reference, ordinality)`.execute(database.db);
+      const dispatcher = dispatcherOn(database, createSandboxCarrier(database.db));
+      await dispatcher.readFeed();
+      await dispatcher.readFeed();
+      const { rows } = await sql<{ reversed: number }>`
+        select count(*)::integer as reversed from recharges where status = 'reversed'`.execute(database.db);
+      expect(rows[0]?.reversed).toBe(1101);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('does not lose a reversal whose recharge is recorded as completed while the feed is applied', async () => {
     const database = await createTestDatabase(target);
     try {

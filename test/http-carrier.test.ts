@@ -100,6 +100,10 @@ describe('the http carrier against the simulator, by ending', () => {
     const feed = await carrier.reversalsSince(since);
     expect(feed).toEqual([{ reference: reversed.reference, reversedAt: expect.any(Date) }]);
     expect(feed[0]?.reversedAt.getTime()).toBeGreaterThanOrEqual(since.getTime() + 2_000);
+    // The next page starts after the last entry of this one, at the same instant.
+    const [entry] = feed as [{ reference: string; reversedAt: Date }];
+    expect(await carrier.reversalsSince(entry.reversedAt)).toEqual(feed);
+    expect(await carrier.reversalsSince(entry.reversedAt, entry.reference)).toEqual([]);
     expect(await carrier.reversalsSince(new Date())).toEqual([]);
     expect(simulator.stats().referencesCreditedMoreThanOnce).toBe(0);
   }, 10_000);

@@ -103,16 +103,24 @@ export async function startCarrierSimulator(
     }
   }
 
-  function reversals(sinceText: string | null): Answer {
+  function reversals(sinceText: string | null, after: string | null): Answer {
     const since = new Date(sinceText ?? '');
     if (!sinceText || Number.isNaN(since.getTime())) return { status: 400, body: { error: 'bad_request' } };
     const now = new Date();
+    // In (time, reference) order; with `after`, the entries at `since` itself resume after that reference.
+    const due = (reference: string, at: Date) =>
+      at.getTime() > since.getTime() ||
+      (at.getTime() === since.getTime() && (after === null || reference > after));
     const undone = [...books].flatMap(([reference, book]) =>
       book.record.credits.flatMap(({ reversedAt }) =>
-        reversedAt && reversedAt >= since && reversedAt <= now ? [{ reference, reversedAt }] : [],
+        reversedAt && due(reference, reversedAt) && reversedAt <= now ? [{ reference, reversedAt }] : [],
       ),
     );
-    undone.sort((a, b) => a.reversedAt.getTime() - b.reversedAt.getTime());
+    undone.sort(
+      (a, b) =>
+        a.reversedAt.getTime() - b.reversedAt.getTime() ||
+        (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0),
+    );
     const list = undone
       .slice(0, 1000)
       .map((r) => ({ reference: r.reference, reversed_at: r.reversedAt.toISOString() }));
@@ -142,7 +150,7 @@ export async function startCarrierSimulator(
       case 'GET /topups/:reference':
         return status(id);
       case 'GET /reversals':
-        return reversals(url.searchParams.get('since'));
+        return reversals(url.searchParams.get('since'), url.searchParams.get('after'));
       case 'GET /credits/:reference':
         return { status: 200, body: { reference: id, credits: books.get(id)?.record.credits.length ?? 0 } };
       case 'GET /stats': {

@@ -44,9 +44,12 @@ export interface Carrier {
   send(topUp: TopUp): Promise<SendOutcome>;
   status(reference: string): Promise<StatusOutcome>;
   /**
-   * Credits undone at or after `since`, oldest first. The dispatcher asks again from a little before the
-   * last one it saw, so a feed may repeat entries; applying one twice changes nothing.
+   * Credits undone at or after `since`, oldest first in (time, reference) order, a page of at most 1000.
+   * With `after`, those at exactly `since` come only if their reference sorts after it, so the last entry
+   * of a page is where the next page starts, however many share one instant. `reversedAt` must be the
+   * carrier's own time to the millisecond, as asked for again. The dispatcher starts again from a little
+   * before the last one it saw, so a feed may repeat entries; applying one twice changes nothing.
    */
-  reversalsSince(since: Date): Promise<Reversal[]>;
+  reversalsSince(since: Date, after?: string): Promise<Reversal[]>;
   close(): Promise<void>;
 }

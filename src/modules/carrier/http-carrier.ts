@@ -78,8 +78,12 @@ export function createHttpCarrier(options: HttpCarrierOptions): Carrier {
       return { kind: 'transient' };
     },
 
-    async reversalsSince(since: Date): Promise<Reversal[]> {
-      const reply = await call('GET', `/reversals?since=${encodeURIComponent(since.toISOString())}`);
+    async reversalsSince(since: Date, after?: string): Promise<Reversal[]> {
+      const query = new URLSearchParams({
+        since: since.toISOString(),
+        ...(after === undefined ? {} : { after }),
+      });
+      const reply = await call('GET', `/reversals?${query}`);
       const reversals =
         reply.kind === 'answered' && reply.statusCode === 200 ? parseReversals(reply.body) : null;
       // The feed has no outcome to report: the dispatcher's next poll asks again from the same point.

@@ -56,13 +56,18 @@ export function createSandboxCarrier(db: Kysely<DB>): SandboxCarrier {
       return statusFromRecord({ credits, refusal }, rows[0]?.now ?? new Date());
     },
 
-    async reversalsSince(since: Date): Promise<Reversal[]> {
+    async reversalsSince(since: Date, after?: string): Promise<Reversal[]> {
       const rows = await db
         .selectFrom('sandbox_carrier_top_ups')
         .select(['reference', 'reversed_at'])
-        .where('reversed_at', '>=', since)
+        .where(
+          after === undefined
+            ? sql<boolean>`reversed_at >= ${since}`
+            : sql<boolean>`(reversed_at, reference) > (${since}, ${after}::uuid)`,
+        )
         .where('reversed_at', '<=', sql<Date>`clock_timestamp()`)
         .orderBy('reversed_at')
+        .orderBy('reference')
         .limit(1000)
         .execute();
       return rows.map((row) => ({ reference: row.reference, reversedAt: row.reversed_at as Date }));

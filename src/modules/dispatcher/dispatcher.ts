@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createBatcher } from '../../shared/batcher.js';
-import type { Carrier, SendOutcome, StatusOutcome } from '../carrier/carrier.port.js';
+import type { Carrier, Reversal, SendOutcome, StatusOutcome } from '../carrier/carrier.port.js';
 import type { RechargeRecord } from '../recharges/index.js';
 import type { ClaimedRecharge, DispatcherRepository, Outcome } from './dispatcher.repository.js';
 import { type Decision, decide, type RetryPolicy } from './lifecycle.js';
@@ -166,18 +166,27 @@ export function createDispatcher(options: DispatcherOptions) {
   async function readFeed() {
     try {
       const cursor = (await repository.feedCursor(carrier.name)) ?? new Date(0);
-      const reversals = await carrier.reversalsSince(new Date(cursor.getTime() - FEED_OVERLAP_MS));
-      const last = reversals.at(-1);
-      if (!last) return;
-      const { reversed, notYetCompleted } = await repository.applyReversals(
-        reversals.map((reversal) => reversal.reference),
-      );
-      if (reversed.length > 0) options.onRecorded?.(reversed);
-      const waiting = new Set(notYetCompleted);
+      // Page by page from a little before the cursor: a reversal the carrier stamped earlier but published
+      // late is still seen, and any number of reversals at one instant cannot hold the feed in place.
+      let from: { at: Date; after?: string } = { at: new Date(cursor.getTime() - FEED_OVERLAP_MS) };
+      let blocked: Reversal | undefined;
+      let last: Reversal | undefined;
+      for (;;) {
+        const page = await carrier.reversalsSince(from.at, from.after);
+        const end = page.at(-1);
+        if (!end || (end.reversedAt.getTime() === from.at.getTime() && end.reference === from.after)) break;
+        const { reversed, notYetCompleted } = await repository.applyReversals(
+          page.map((reversal) => reversal.reference),
+        );
+        if (reversed.length > 0) options.onRecorded?.(reversed);
+        const waiting = new Set(notYetCompleted);
+        blocked ??= page.find((reversal) => waiting.has(reversal.reference));
+        last = end;
+        from = { at: end.reversedAt, after: end.reference };
+      }
       // Stop before the first reversal that could not be applied yet: it is read again next time.
-      const blocked = reversals.find((reversal) => waiting.has(reversal.reference));
-      const seenUntil = blocked ? blocked.reversedAt : last.reversedAt;
-      if (seenUntil > cursor) await repository.advanceFeedCursor(carrier.name, seenUntil);
+      const seenUntil = blocked?.reversedAt ?? last?.reversedAt;
+      if (seenUntil && seenUntil > cursor) await repository.advanceFeedCursor(carrier.name, seenUntil);
     } catch (error) {
       log.warn({ err: error }, 'carrier reversal feed not read; next second again');
     }
