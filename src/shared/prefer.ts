@@ -10,7 +10,7 @@ export function preferredWaitSeconds(header: string | string[] | undefined): num
   for (const value of values) {
     for (const preference of value.split(',')) {
       const [token = ''] = preference.split(';');
-      const match = /^\s*wait\s*=\s*(?:"(\d{1,9})"|(\d{1,9}))\s*$/i.exec(token);
+      const match = /^\s*wait\s*=\s*(?:"(\d+)"|(\d+))\s*$/i.exec(token);
       if (!match) continue;
       const seconds = Number(match[1] ?? match[2]);
       return seconds >= 1 ? Math.min(seconds, MAX_WAIT_SECONDS) : undefined;
