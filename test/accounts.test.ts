@@ -271,6 +271,12 @@ describe.each(databaseTargets)('accounts and the ledger on %s', (target) => {
     expect(bad.statusCode).toBe(400);
   });
 
+  it('when a limit is null, then it is no limit, the cooldown included', async () => {
+    const limits = { daily_value: null, daily_count: null, same_phone_cooldown_seconds: null };
+    expect((await setLimits({ credit_limit: 50, limits })).statusCode).toBe(200);
+    expect(await account()).toMatchObject({ credit_limit: 50, limits: NO_LIMITS });
+  });
+
   it('when limits are malformed, then 400 and the account is unchanged', async () => {
     for (const body of [
       { credit_limit: -1, limits: NO_LIMITS },

@@ -87,7 +87,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ service: AccountService 
           daily_value_cents:
             limits.daily_value === null ? null : moneyToCents(limits.daily_value, '/limits/daily_value'),
           daily_count: limits.daily_count,
-          same_phone_cooldown_seconds: limits.same_phone_cooldown_seconds,
+          // null and 0 both mean no cooldown; the column keeps 0.
+          same_phone_cooldown_seconds: limits.same_phone_cooldown_seconds ?? 0,
         },
         principalOf(request),
       );

@@ -27,12 +27,16 @@ const LimitsSchema = Type.Object(
       }),
       Type.Null(),
     ]),
-    same_phone_cooldown_seconds: Type.Integer({
-      minimum: 0,
-      maximum: MAX_COOLDOWN_SECONDS,
-      description: 'Seconds before one number may be recharged again by the same client; 0: no wait',
-      examples: [300],
-    }),
+    same_phone_cooldown_seconds: Type.Union([
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_COOLDOWN_SECONDS,
+        description:
+          'Seconds before one number may be recharged again by the same client; null or 0: no wait',
+        examples: [300],
+      }),
+      Type.Null(),
+    ]),
   },
   {
     additionalProperties: false,
