@@ -14,9 +14,12 @@ const REUSED = {
 };
 const BAD_KEY = {
   code: 'invalid_request',
-  detail: 'Idempotency-Key must be 1–255 printable ASCII characters',
+  detail: 'Idempotency-Key must be 1–255 printable ASCII characters other than a double quote',
   errors: [
-    { path: '/idempotency-key', message: 'must be 1–255 printable ASCII characters, optionally in quotes' },
+    {
+      path: '/idempotency-key',
+      message: 'must be 1–255 printable ASCII characters but ", optionally in double quotes',
+    },
   ],
 };
 type Recharge = typeof rechargeBody & { id: string; created_at: string };

@@ -31,7 +31,7 @@ import type { RechargeService } from './recharges.service.js';
 const PATH = '/PhoneRecharges';
 
 const IDEMPOTENCY_DESCRIPTION = [
-  'Send `Idempotency-Key` (1–255 printable ASCII characters; the quoted form `"abc"` means `abc`) to make',
+  'Send `Idempotency-Key` (1–255 printable ASCII characters other than `"`; the quoted form `"abc"` means `abc`) to make',
   'retries safe. Keys belong to your client and are kept at least 24 hours. Only a 201 binds a key: a refused',
   'request leaves it free for a corrected retry. The same key with the same body returns the first 201 and',
   'recharge with `Idempotent-Replayed: true`; with a different body, 422 `idempotency_key_reused`; while the',
@@ -39,7 +39,9 @@ const IDEMPOTENCY_DESCRIPTION = [
 ].join(' ');
 
 // 1–255 printable ASCII characters, no double quote, no space at either end; the draft's structured-field
-// form is the same in double quotes, and a bare key is accepted as well.
+// form is the same in double quotes, and a bare key is accepted as well. A stray quote is refused rather
+// than kept as part of the key: `"abc` and `"abc"` would otherwise be two keys for what the client meant
+// as one, and its retry would be a second recharge.
 const KEY = '[!#-~](?:[ !#-~]{0,253}[!#-~])?';
 const IDEMPOTENCY_KEY_PATTERN = `^(?:${KEY}|"${KEY}")$`;
 const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
@@ -73,9 +75,15 @@ const PostHeaders = Type.Object({
 export function unquoteIdempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(header)) {
-    throw invalidRequest('Idempotency-Key must be 1–255 printable ASCII characters', [
-      { path: '/idempotency-key', message: 'must be 1–255 printable ASCII characters, optionally in quotes' },
-    ]);
+    throw invalidRequest(
+      'Idempotency-Key must be 1–255 printable ASCII characters other than a double quote',
+      [
+        {
+          path: '/idempotency-key',
+          message: 'must be 1–255 printable ASCII characters but ", optionally in double quotes',
+        },
+      ],
+    );
   }
   return header.startsWith('"') ? header.slice(1, -1) : header;
 }
