@@ -118,6 +118,21 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
     expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 
+  it('when a catalog repeats a product id and breaks another rule, then 400 lists both', async () => {
+    const response = await postJson(t().app, '/CompanyProducts', {
+      company_id: 'claro_11',
+      products: [
+        { id: 'claro_10', value: 10.005 },
+        { id: 'claro_10', value: 12 },
+      ],
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([
+      { path: '/products/0/value', message: expect.any(String) },
+      { path: '/products/1/id', message: 'duplicates /products/0/id' },
+    ]);
+  });
+
   it('when a catalog breaks the rules, then 400 lists every bad field', async () => {
     const response = await postJson(t().app, '/CompanyProducts', {
       company_id: 'bad id!',

@@ -1,10 +1,48 @@
-import { Ajv, type Options } from 'ajv';
+import {
+  Ajv,
+  type ErrorObject,
+  type KeywordDefinition,
+  type Options,
+  type SchemaValidateFunction,
+} from 'ajv';
 import addFormats from 'ajv-formats';
 import { isMoneyValue, toCents } from '../shared/money.js';
 import { normalizePhoneNumber } from '../shared/phone.js';
 import { FORMATS } from '../shared/schemas.js';
 import { boundedBodyValidator } from './validation-body.js';
+import { pointerToken } from './validation-problems.js';
 import { strictTextValidator } from './validation-text.js';
+
+/**
+ * `x-unique-by: "id"` on an array of objects: no two items share that property. Checked with the schema, so
+ * a 400 lists a repeated id beside every other problem of the body; each repeat is named at its own path.
+ */
+const UNIQUE_BY: KeywordDefinition = {
+  keyword: 'x-unique-by',
+  type: 'array',
+  schemaType: 'string',
+  errors: true,
+  validate: function uniqueBy(property: string, items: unknown[], _schema, context) {
+    const base = context?.instancePath ?? '';
+    const seen = new Map<unknown, number>();
+    const errors: Partial<ErrorObject>[] = [];
+    items.forEach((item, index) => {
+      if (typeof item !== 'object' || item === null || !(property in item)) return;
+      const value = (item as Record<string, unknown>)[property];
+      const first = seen.get(value);
+      if (first === undefined) seen.set(value, index);
+      else
+        errors.push({
+          instancePath: `${base}/${index}/${pointerToken(property)}`,
+          keyword: 'x-unique-by',
+          params: { property },
+          message: `duplicates ${base}/${first}/${pointerToken(property)}`,
+        });
+    });
+    (uniqueBy as SchemaValidateFunction).errors = errors;
+    return errors.length === 0;
+  },
+};
 
 export function createAjv(coerceTypes: Options['coerceTypes'], allErrors = true) {
   const ajv = new Ajv({
@@ -16,6 +54,7 @@ export function createAjv(coerceTypes: Options['coerceTypes'], allErrors = true)
     keywords: ['example'],
   });
   addFormats.default(ajv, ['date-time', 'uuid']);
+  ajv.addKeyword(UNIQUE_BY);
   ajv.addFormat(FORMATS.money, { type: 'number', validate: isMoneyValue });
   ajv.addFormat(FORMATS.amount, { type: 'number', validate: (value) => toCents(value) !== null });
   ajv.addFormat(FORMATS.phoneNumber, {

@@ -17,6 +17,7 @@ export const CatalogSchema = Type.Object(
     company_id: { ...IdentifierSchema, examples: [EXAMPLE_COMPANY] },
     products: Type.Array(ProductSchema, {
       maxItems: MAX_PRODUCTS,
+      'x-unique-by': 'id',
       description: 'Product ids are unique in a catalog; returned ordered by value, then id',
     }),
   },
