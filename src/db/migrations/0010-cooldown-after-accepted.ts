@@ -6,6 +6,8 @@ import { PRICED_INSERT_FUNCTION as BEFORE } from './0007-priced-insert.js';
  * client in the same call waited the whole cooldown even when the first was refused (for funds, a daily
  * limit or its own cooldown), although the cooldown runs only from an accepted recharge. Such a repeat is
  * now refused as `after_refusal` unless the first was accepted, and the service tries it again alone.
+ * And the day a recharge counts towards is that of its created_at as stored, rounded to the millisecond,
+ * as the refund reads it: in the last half millisecond of a day the two could differ.
  * The rest of the function is as 0007 describes it. A change to it is a new migration; this text stays.
  */
 export const PRICED_INSERT_FUNCTION = `
@@ -30,7 +32,8 @@ export const PRICED_INSERT_FUNCTION = `
           with ordinality as t(key, client, company_id, product_id, id, phone_number, value_cents,
                                fingerprint, ord)
       ), today as (
-        select (statement_timestamp() at time zone 'America/Sao_Paulo')::date as day
+        -- The day of created_at as stored (to the millisecond), which is the day a refund takes back.
+        select (statement_timestamp()::timestamptz(3) at time zone 'America/Sao_Paulo')::date as day
       ), lock as (
         select ord, case when key is null then true
                else pg_try_advisory_xact_lock(hashtextextended(client || chr(10) || key, 0))
