@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { uuidv7 } from 'uuidv7';
@@ -5,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Carrier } from '../src/modules/carrier/carrier.port.js';
 import { createSandboxCarrier } from '../src/modules/carrier/sandbox-carrier.js';
 import { createDispatcher, createDispatcherRepository } from '../src/modules/dispatcher/index.js';
+import { pricedInsertQuery } from '../src/modules/recharges/recharges.sql.js';
 import { createTestApp, postJson, rechargeBody } from './helpers/app.js';
 import { createTestDatabase, databaseTargets, type TestDatabase } from './helpers/databases.js';
 
@@ -186,6 +188,91 @@ function planOf(value: unknown): ExplainedPlan {
   if (!explained) throw new Error('EXPLAIN answered no plan');
   return explained;
 }
+
+describe.each(databaseTargets.filter((target) => target === 'postgres'))(
+  'refunds of several clients on %s',
+  (target) => {
+    // Client pairs whose accounts an unordered refund happened to update in the opposite order to the
+    // priced insert's (a deadlock every time, before refunds locked accounts in client order).
+    it.each([
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c1', 'c2'],
+    ])('never deadlock with a priced insert of the same clients (%s, %s)', async (first, second) => {
+      const database = await createTestDatabase(target);
+      const { db } = database;
+      try {
+        await db.insertInto('companies').values({ company_id: 'claro_11' }).execute();
+        await db
+          .insertInto('products')
+          .values({ company_id: 'claro_11', product_id: 'claro_10', value_cents: 1000 })
+          .execute();
+        await db
+          .insertInto('accounts')
+          .values(
+            [first, second].map((client) => ({ client, credit_limit_cents: null, balance_cents: 100_000 })),
+          )
+          .execute();
+        const paid = (client: string, ending: number) => ({
+          recharge: {
+            id: uuidv7(),
+            client,
+            company_id: 'claro_11',
+            product_id: 'claro_10',
+            phone_number: `551199999${String(ending).padStart(4, '0')}`,
+            value_cents: 1000,
+          },
+          claim: undefined,
+        });
+        await db.executeQuery(pricedInsertQuery([paid(first, 1), paid(second, 2)], null));
+        const repository = createDispatcherRepository(db);
+        const claimed = await repository.claim(10, 60_000);
+        expect(claimed).toHaveLength(2);
+
+        // A third transaction holds the second account, so that the refund and the insert queue behind it
+        // in that order: the refund holding what it took before, the insert holding the first account.
+        let release = () => {};
+        const held = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let holding = () => {};
+        const locked = new Promise<void>((resolve) => {
+          holding = resolve;
+        });
+        const holder = db.transaction().execute(async (trx) => {
+          await sql`select 1 from accounts where client = ${second} for update`.execute(trx);
+          holding();
+          await held;
+        });
+        await locked;
+        const refunding = repository.record(
+          claimed.map(({ id, claims }) => ({
+            id,
+            claims,
+            status: 'failed',
+            failureCode: 'carrier_declined',
+            next: null,
+          })),
+        );
+        await sleep(300);
+        const inserting = db.executeQuery(pricedInsertQuery([paid(first, 3), paid(second, 4)], null));
+        await sleep(300);
+        release();
+        await holder;
+
+        const settled = await Promise.allSettled([refunding, inserting]);
+        expect(
+          settled.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok')),
+        ).toEqual(['ok', 'ok']);
+        const { rows } = await sql<{ refunds: number }>`
+        select count(*)::integer as refunds from ledger_entries where type = 'refund'`.execute(db);
+        expect(rows[0]?.refunds).toBe(2);
+      } finally {
+        await database.close();
+      }
+    });
+  },
+);
 
 describe.each(databaseTargets.filter((target) => target === 'postgres'))(
   'instances that do not dispatch, on %s',

@@ -6,7 +6,8 @@
  * Only a recharge that was debited is refunded (one made before accounts existed was not), and the
  * ledger's unique index on refunds makes a second refund of one recharge fail the whole statement, not
  * pay twice. The account's day loses the recharge, so the daily limits count only what was not refunded.
- * The accounts are updated before the days and the entries: every writer locks an account before its day.
+ * The accounts are locked in client order, then updated, before the days and the entries: every writer
+ * locks accounts in that order, and an account before its day.
  */
 export function refundCtes(moved: string, condition: string): string {
   return `refundable as (
@@ -15,11 +16,18 @@ export function refundCtes(moved: string, condition: string): string {
       from ${moved} m
       where ${condition}
         and exists (select 1 from ledger_entries e where e.recharge_id = m.id and e.type = 'recharge')
+    ), locked as (
+      -- In client order, as the priced insert takes them: an update alone takes them in whatever order
+      -- its plan meets them, and two writers taking two accounts in opposite orders deadlock.
+      select a.client from accounts a
+      where a.client in (select client from refundable)
+      order by a.client
+      for update
     ), credited as (
       update accounts a set balance_cents = a.balance_cents + s.value_cents,
                             updated_at = statement_timestamp()
       from (select client, sum(value_cents) as value_cents from refundable group by client) s
-      where a.client = s.client
+      where a.client = s.client and a.client in (select client from locked)
       returning a.client, a.balance_cents
     ), refunded as (
       -- The account row's new balance is after every refund of the statement; each entry's is that
