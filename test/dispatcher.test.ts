@@ -434,6 +434,32 @@ describe.each(databaseTargets)('the reversal feed on %s', (target) => {
     }
   });
 
+  it('ends a feed read that is still paging when the dispatcher stops', async () => {
+    const database = await createTestDatabase(target);
+    try {
+      // A feed that never runs dry: every page holds one more reversal, a millisecond later.
+      let pages = 0;
+      const carrier: Carrier = {
+        ...createSandboxCarrier(database.db),
+        reversalsSince: async (since) => {
+          pages += 1;
+          await sleep(5);
+          return [{ reference: uuidv7(), reversedAt: new Date(since.getTime() + 1) }];
+        },
+      };
+      const dispatcher = dispatcherOn(database, carrier);
+      dispatcher.start();
+      const reading = dispatcher.readFeed();
+      await sleep(100);
+      await dispatcher.stop();
+      const ended = await Promise.race([reading.then(() => true), sleep(2_000).then(() => false)]);
+      expect(ended).toBe(true);
+      expect(pages).toBeGreaterThan(1);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('does not lose a reversal whose recharge is recorded as completed while the feed is applied', async () => {
     const database = await createTestDatabase(target);
     try {

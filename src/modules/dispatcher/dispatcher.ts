@@ -43,6 +43,8 @@ export function createDispatcher(options: DispatcherOptions) {
   const { repository, carrier, log, policy, callTimeoutMs, batchSize, concurrency } = options;
   const leaseMs = callTimeoutMs + LEASE_MARGIN_MS;
   let stopped = true;
+  /** Set by stop(): a feed read in progress ends after the page it is applying. */
+  let stopping = false;
   let inFlight = 0;
   let claiming = false;
   /** Set by a wake, cleared by a claim that found less than it asked for and began after the last wake. */
@@ -171,7 +173,7 @@ export function createDispatcher(options: DispatcherOptions) {
       let from: { at: Date; after?: string } = { at: new Date(cursor.getTime() - FEED_OVERLAP_MS) };
       let blocked: Reversal | undefined;
       let last: Reversal | undefined;
-      for (;;) {
+      while (!stopping) {
         const page = await carrier.reversalsSince(from.at, from.after);
         const end = page.at(-1);
         if (!end || (end.reversedAt.getTime() === from.at.getTime() && end.reference === from.after)) break;
@@ -203,6 +205,7 @@ export function createDispatcher(options: DispatcherOptions) {
     start() {
       if (!stopped) return;
       stopped = false;
+      stopping = false;
       pollTimer = setInterval(wake, options.pollMs);
       pollTimer.unref();
       scheduleFeed();
@@ -214,6 +217,7 @@ export function createDispatcher(options: DispatcherOptions) {
     async stop() {
       if (stopped) return;
       stopped = true;
+      stopping = true;
       clearInterval(pollTimer);
       clearTimeout(dueTimer);
       clearTimeout(feedTimer);
