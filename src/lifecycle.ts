@@ -51,6 +51,10 @@ export type Lifecycle = {
 };
 
 /** The carrier, the dispatcher and the waiters of one process, wired together (docs/api.md). */
+// What a shutdown keeps of its deadline (SHUTDOWN_TIMEOUT_MS) for closing the pools and the server after the
+// dispatcher and the delivery engine have stopped waiting for their calls.
+const STOP_MARGIN_MS = 2000;
+
 export function createLifecycle(
   config: Config,
   database: Database,
@@ -130,9 +134,13 @@ export function createLifecycle(
     },
     async stop() {
       await listener?.close();
-      // Side by side: each waits for its calls in flight, and the shutdown's deadline covers both at once.
-      await Promise.all([dispatcher?.stop(), delivery?.stop()]);
+      // Side by side, each for as long as the shutdown's deadline leaves room to close the pools after.
+      const graceMs = Math.max(0, config.shutdownTimeoutMs - STOP_MARGIN_MS);
+      const stopping = Promise.all([dispatcher?.stop(graceMs), delivery?.stop(graceMs)]);
+      // Nothing changes on this instance once it stops claiming: waiting requests answer now, with the
+      // recharge as it is, not after the slowest call in flight.
       waiters.close();
+      await stopping;
     },
     async close() {
       await carrier.close();

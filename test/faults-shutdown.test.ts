@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDatabase } from '../src/db/database.js';
+import { startCarrierSimulator } from '../src/modules/carrier/carrier-simulator.js';
 import { asAdmin, rechargeBody } from './helpers/app.js';
 import {
   createTestDatabase,
@@ -7,7 +8,7 @@ import {
   type TestDatabase,
   withSearchPath,
 } from './helpers/databases.js';
-import { startServerDespiteDroppedSchemas, untilReady } from './helpers/process.js';
+import { startServerDespiteDroppedSchemas, startServerProcess, untilReady } from './helpers/process.js';
 
 const TOTAL = 200;
 const CONCURRENCY = 20;
@@ -89,6 +90,49 @@ describe.each(databaseTargets)('a server process on %s', (target) => {
       expect(await storedIds(target, server.dataDir, database)).toEqual(expect.arrayContaining(created));
     } finally {
       await database?.close();
+    }
+  });
+});
+
+describe('a server process with a carrier call in flight', () => {
+  it('when SIGTERM arrives, then waiting requests answer at once and it exits 0 before its deadline', async () => {
+    // 9006: the simulated carrier takes the request and never answers, so the call lasts CARRIER_TIMEOUT_MS,
+    // longer than the shutdown may take.
+    const simulator = await startCarrierSimulator({ seed: 1 });
+    try {
+      const server = await startServerProcess({
+        SEED_DEMO_DATA: 'true',
+        REDIS_URL: '',
+        CARRIER: 'http',
+        CARRIER_URL: simulator.url,
+        CARRIER_TIMEOUT_MS: '20000',
+        SHUTDOWN_TIMEOUT_MS: '4000',
+        OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+      });
+      await untilReady(server);
+      const post = (phoneNumber: string, headers: Record<string, string> = {}) =>
+        fetch(`http://127.0.0.1:${server.port}/PhoneRecharges`, {
+          method: 'POST',
+          headers: { ...asAdmin, 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({ ...rechargeBody, phone_number: phoneNumber }),
+        });
+      expect((await post('5511999999006')).status).toBe(201);
+      await expect.poll(() => simulator.stats().sends, { timeout: 5_000, interval: 20 }).toBe(1);
+      const waiting = post('5511999999006', { prefer: 'wait=30' });
+      await expect.poll(() => simulator.stats().sends, { timeout: 5_000, interval: 20 }).toBe(2);
+
+      const terminated = performance.now();
+      server.child.kill('SIGTERM');
+      const answer = await waiting;
+      const answeredAfter = performance.now() - terminated;
+      expect(answer.status).toBe(201);
+      expect(((await answer.json()) as { status: string }).status).toBe('processing');
+      expect(answeredAfter).toBeLessThan(1_000);
+      expect(await server.exited, server.output().slice(-3000)).toBe(0);
+      expect(performance.now() - terminated).toBeLessThan(4_000);
+      expect(server.output()).toContain('carrier calls still in flight are left to their leases');
+    } finally {
+      await simulator.close();
     }
   });
 });

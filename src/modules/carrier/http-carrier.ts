@@ -92,7 +92,9 @@ export function createHttpCarrier(options: HttpCarrierOptions): Carrier {
     },
 
     async close() {
-      await pool.close();
+      // By now the dispatcher has stopped waiting: a call still open is left to its lease, as after a
+      // crash, and must not hold the shutdown for the rest of its timeout (close() would wait for it).
+      await pool.destroy();
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createBatcher } from '../../shared/batcher.js';
+import { drain } from '../../shared/drain.js';
 import type { Carrier, Reversal, SendOutcome, StatusOutcome } from '../carrier/carrier.port.js';
 import type { RechargeRecord } from '../recharges/index.js';
 import type { ClaimedRecharge, DispatcherRepository, Outcome } from './dispatcher.repository.js';
@@ -213,8 +214,12 @@ export function createDispatcher(options: DispatcherOptions) {
     },
     /** Something was stored or came due: claim now rather than at the next poll. */
     wake,
-    /** Stops claiming and waits for the calls in flight and their records: nothing is left claimed. */
-    async stop() {
+    /**
+     * Stops claiming and waits for the calls in flight and their records, for `graceMs` at most. A call
+     * still running then is left to its lease: when it runs out, another instance asks the carrier for its
+     * status, as after a crash, so nothing stays claimed and nothing is sent twice.
+     */
+    async stop(graceMs = Number.POSITIVE_INFINITY) {
       if (stopped) return;
       stopped = true;
       stopping = true;
@@ -222,7 +227,9 @@ export function createDispatcher(options: DispatcherOptions) {
       clearTimeout(dueTimer);
       clearTimeout(feedTimer);
       log.info({ in_flight: inFlight }, 'dispatcher stopped claiming; finishing the carrier calls in flight');
-      while (running.size > 0) await Promise.allSettled([...running]);
+      if (!(await drain(running, graceMs))) {
+        log.warn({ in_flight: inFlight }, 'carrier calls still in flight are left to their leases');
+      }
     },
     /** Reads the reversal feed once. */
     readFeed,

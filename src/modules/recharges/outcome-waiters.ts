@@ -24,6 +24,8 @@ export function createOutcomeWaiters({ find, sweepMs = 500 }: OutcomeWaitersOpti
   const waiters = new Map<string, Set<Waiter>>();
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping = false;
+  /** Set by close(): the instance is shutting down and nothing it waits for will change here. */
+  let closed = false;
 
   function settle(recharges: RechargeRecord[]) {
     for (const recharge of recharges) {
@@ -59,6 +61,8 @@ export function createOutcomeWaiters({ find, sweepMs = 500 }: OutcomeWaitersOpti
   return {
     /** The recharge once final, or null if `ms` passed first. */
     wait(id: string, ms: number): Promise<RechargeRecord | null> {
+      // Closed: the request answers with the recharge as it is, at once.
+      if (closed) return Promise.resolve(null);
       return new Promise((resolve) => {
         const waiter: Waiter = {
           resolve,
@@ -87,6 +91,7 @@ export function createOutcomeWaiters({ find, sweepMs = 500 }: OutcomeWaitersOpti
     },
     /** Answers every waiter now (with null: it reads the recharge as it is) and stops the sweep. */
     close() {
+      closed = true;
       for (const set of waiters.values()) {
         for (const waiter of set) {
           clearTimeout(waiter.timer);

@@ -29,23 +29,26 @@ export type AttemptOutcome = {
 };
 
 // Claims due messages of active endpoints and leases them: the lease runs out after one attempt's timeout and
-// a margin, and the message is due again, so an engine that dies mid-attempt is followed by another
-// attempt. $1 how many, $2 the lease in ms, $3 endpoints not to take (this instance has enough in flight).
-// Claims due messages of active endpoints, at most $4 of any one endpoint, and leases them: the lease runs
-// out after one attempt's timeout and a margin, and the message is due again, so an engine that dies
-// mid-attempt is followed by another attempt. $1 how many, $2 the lease in ms, $3 endpoints not to take
-// (this instance has enough of theirs in flight).
+// a margin, and the message is due again, so an engine that dies mid-attempt is followed by another attempt.
+// An endpoint gets no more than $5 in flight on this instance, counting the $4 attempts it already has there
+// ($3 their endpoints). The locking query checks again that each message is still pending and due: another
+// instance's claim may have committed since this statement's snapshot, and a row it leased must be skipped,
+// not leased twice. $1 how many, $2 the lease in ms.
 const CLAIM = `
-  with ranked as (
+  with in_flight as (
+    select * from unnest($3::text[], $4::integer[]) as f(endpoint_id, attempts)
+  ), ranked as (
     select m.id, m.next_attempt_at,
-           row_number() over (partition by m.endpoint_id order by m.next_attempt_at) as rank
+           coalesce(f.attempts, 0)
+             + row_number() over (partition by m.endpoint_id order by m.next_attempt_at) as rank
     from webhook_messages m
     join webhook_endpoints e on e.id = m.endpoint_id and e.status = 'active'
+    left join in_flight f on f.endpoint_id = m.endpoint_id
     where m.status = 'pending' and m.next_attempt_at <= statement_timestamp()
-      and m.endpoint_id <> all($3::text[])
   ), due as (
     select m.id from webhook_messages m
-    where m.id in (select id from ranked where rank <= $4 order by next_attempt_at limit $1)
+    where m.id in (select id from ranked where rank <= $5 order by next_attempt_at limit $1)
+      and m.status = 'pending' and m.next_attempt_at <= statement_timestamp()
     for update skip locked
   )
   update webhook_messages m set
@@ -62,14 +65,15 @@ const CLAIM = `
 /** The delivery engine's statements: claiming due messages, recording attempts, and the backlog. */
 export function createDeliveryRepository(db: Kysely<DB>) {
   return {
+    /** `inFlight`: this instance's attempts in flight, by endpoint id. */
     async claim(
       limit: number,
       leaseMs: number,
-      busyEndpoints: string[],
+      inFlight: ReadonlyMap<string, number>,
       perEndpoint: number,
     ): Promise<ClaimedMessage[]> {
       const { rows } = await db.executeQuery<Record<string, unknown>>(
-        CompiledQuery.raw(CLAIM, [limit, leaseMs, busyEndpoints, perEndpoint]),
+        CompiledQuery.raw(CLAIM, [limit, leaseMs, [...inFlight.keys()], [...inFlight.values()], perEndpoint]),
       );
       return rows.map((row) => ({
         id: row.id as string,

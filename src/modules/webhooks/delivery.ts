@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Agent, request } from 'undici';
 import { createBatcher } from '../../shared/batcher.js';
+import { drain } from '../../shared/drain.js';
 import { toApi } from '../recharges/index.js';
 import type { AttemptOutcome, ClaimedMessage, DeliveryRepository } from './delivery.repository.js';
 import { signatureHeader } from './signing.js';
@@ -82,8 +83,7 @@ export function createDeliveryEngine(options: DeliveryOptions) {
         wanted = false;
         const room = concurrency - total;
         if (room <= 0) break;
-        const busy = [...inFlight].filter(([, count]) => count >= perEndpoint).map(([id]) => id);
-        const claimed = await repository.claim(room, timeoutMs + LEASE_MARGIN_MS, busy, perEndpoint);
+        const claimed = await repository.claim(room, timeoutMs + LEASE_MARGIN_MS, inFlight, perEndpoint);
         for (const message of claimed) start(message);
         // A full claim may have left more behind.
         if (claimed.length === room) wanted = true;
@@ -174,13 +174,17 @@ export function createDeliveryEngine(options: DeliveryOptions) {
       wake();
     },
     /** Stops claiming and waits for the attempts in flight and their records. */
-    async stop() {
+    /** Stops claiming and waits for the attempts in flight, for `graceMs` at most; the rest are leased. */
+    async stop(graceMs = Number.POSITIVE_INFINITY) {
       stopped = true;
       if (pollTimer) clearInterval(pollTimer);
-      await Promise.allSettled([...running]);
+      if (!(await drain(running, graceMs))) {
+        log.warn({ in_flight: total }, 'webhook attempts still in flight are left to their leases');
+      }
     },
     async close() {
-      await agent.close();
+      // An attempt still open after stop() is left to its lease; it must not hold the shutdown.
+      await agent.destroy();
     },
     /** Attempts in flight, for tests and metrics. */
     inFlight: () => total,
