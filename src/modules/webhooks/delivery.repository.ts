@@ -31,9 +31,10 @@ export type AttemptOutcome = {
 // Claims due messages of active endpoints and leases them: the lease runs out after one attempt's timeout and
 // a margin, and the message is due again, so an engine that dies mid-attempt is followed by another attempt.
 // An endpoint gets no more than $5 in flight on this instance, counting the $4 attempts it already has there
-// ($3 their endpoints). The locking query checks again that each message is still pending and due: another
-// instance's claim may have committed since this statement's snapshot, and a row it leased must be skipped,
-// not leased twice. $1 how many, $2 the lease in ms.
+// ($3 their endpoints); $6 are those already at $5, whose messages are not even ranked. The locking query
+// checks again that each message is still pending and due: another instance's claim may have committed
+// since this statement's snapshot, and a row it leased must be skipped, not leased twice. $1 how many, $2
+// the lease in ms.
 const CLAIM = `
   with in_flight as (
     select * from unnest($3::text[], $4::integer[]) as f(endpoint_id, attempts)
@@ -45,6 +46,7 @@ const CLAIM = `
     join webhook_endpoints e on e.id = m.endpoint_id and e.status = 'active'
     left join in_flight f on f.endpoint_id = m.endpoint_id
     where m.status = 'pending' and m.next_attempt_at <= statement_timestamp()
+      and m.endpoint_id <> all($6::text[])
   ), due as (
     select m.id from webhook_messages m
     where m.id in (select id from ranked where rank <= $5 order by next_attempt_at limit $1)
@@ -73,7 +75,14 @@ export function createDeliveryRepository(db: Kysely<DB>) {
       perEndpoint: number,
     ): Promise<ClaimedMessage[]> {
       const { rows } = await db.executeQuery<Record<string, unknown>>(
-        CompiledQuery.raw(CLAIM, [limit, leaseMs, [...inFlight.keys()], [...inFlight.values()], perEndpoint]),
+        CompiledQuery.raw(CLAIM, [
+          limit,
+          leaseMs,
+          [...inFlight.keys()],
+          [...inFlight.values()],
+          perEndpoint,
+          [...inFlight].flatMap(([endpoint, attempts]) => (attempts >= perEndpoint ? [endpoint] : [])),
+        ]),
       );
       return rows.map((row) => ({
         id: row.id as string,
