@@ -88,6 +88,43 @@ describe('catalog reads through the in-process cache', () => {
     expect(service.getCatalog('claro_11')).toMatchObject({ value: catalog, etag: '"c7"' });
     expect(findCatalog).toHaveBeenCalledTimes(1);
   });
+
+  it('when a read begins after a write has answered, then it sees the write, even if a read from before is still running', async () => {
+    const before = { company_id: 'claro_11', products: [{ id: 'claro_10', value_cents: 1000 }] };
+    const after = { company_id: 'claro_11', products: [{ id: 'claro_10', value_cents: 1100 }] };
+    let stored = before;
+    let version = 5;
+    let reads = 0;
+    let release = () => {};
+    const slow = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const catalogs = {
+      // The first plain read is slow: it took its snapshot before the write below.
+      findCatalog: async (_companyId: string, options?: { forUpdate?: boolean }) => {
+        const found = { catalog: stored, version: String(version), catalogVersion: String(version) };
+        reads += 1;
+        if (!options?.forUpdate && reads === 1) await slow;
+        return found;
+      },
+      bumpVersion: async () => String(++version),
+      replaceProducts: async (catalog: typeof before) => {
+        stored = catalog;
+      },
+    } as unknown as CatalogRepository;
+    const service = createCatalogService({
+      cache: createMemoryCatalogCache(),
+      catalogs,
+      transaction: (async (work: (repositories: unknown) => unknown) =>
+        work({ catalogs, audit: { append: async () => {} } })) as unknown as CatalogTransaction,
+    });
+    const first = service.getCatalog('claro_11');
+    await service.replaceCatalog(after, { client: 'admin' } as never);
+    const second = service.getCatalog('claro_11');
+    release();
+    await first;
+    expect(await second).toMatchObject({ value: after, etag: '"c6"' });
+  });
 });
 
 describe('a catalog cache whose Redis is down', () => {

@@ -18,6 +18,8 @@ export interface CatalogCache {
    * (and in the shared level), without announcing anything to other instances, which poll too.
    */
   observe(version: string): Promise<void>;
+  /** Whether a newer version than this one has been announced to or observed by this instance. */
+  isStale(version: string): boolean;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,9 @@ export function createMemoryCatalogCache({ maxEntries = 10_000 } = {}): MemoryCa
     },
     async observe(version) {
       if (BigInt(version) > latest) await this.invalidate(version);
+    },
+    isStale(version) {
+      return isOlder(version, latest);
     },
     clear() {
       entries.clear();

@@ -80,6 +80,9 @@ export function createRedisCatalogCache({
     },
     // A write whose announcement never reached this instance (the writer lost Redis, or this instance's
     // subscription missed it while still listening) is found here, within one poll.
+    isStale(version) {
+      return local.isStale(version);
+    },
     async observe(version) {
       await local.observe(version);
       await redis.eval(RAISE_VERSION, 1, versionKey, version).catch(() => {});

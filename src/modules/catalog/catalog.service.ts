@@ -23,6 +23,9 @@ const companyEtag = (version: string) => `"c${version}"`;
 const LIST_KEY = 'list';
 const companyKey = (companyId: string) => `company:${companyId}`;
 
+// How many times one shared read is made while writes keep overtaking it.
+const STALE_READ_TRIES = 5;
+
 /**
  * Catalog reads, served through the cache (one database read for concurrent misses of one key), and
  * writes: each in one transaction with its audit event and a new catalog version, an `ifMatch`
@@ -57,12 +60,16 @@ export function createCatalogService({
   function loadOnce<T>(key: string, load: () => Promise<CacheEntry<T>>): Promise<CacheEntry<T>> {
     let pending = inFlight.get(key) as Promise<CacheEntry<T>> | undefined;
     if (!pending) {
-      pending = load()
-        .then(async (entry) => {
-          await cache.set(key, entry);
-          return entry;
-        })
-        .finally(() => inFlight.delete(key));
+      pending = (async () => {
+        let entry = await load();
+        // A write was announced while this read ran: a request that joined the read after the write had
+        // answered must see the write, so the read is made again (writes are rare; a few tries suffice).
+        for (let tries = 1; cache.isStale(entry.version) && tries < STALE_READ_TRIES; tries += 1) {
+          entry = await load();
+        }
+        await cache.set(key, entry);
+        return entry;
+      })().finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
     }
     return pending;
