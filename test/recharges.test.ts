@@ -270,7 +270,11 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
     const first = await get(`/PhoneRecharges?phone_number=${PHONE}&limit=1`);
     const cursor = String(first.headers.link).match(/cursor=([\w-]+)>/)?.[1] ?? '';
     const forged = Buffer.from(JSON.stringify(['2019-02-01T13:00:00.000Z', 'abc'])).toString('base64url');
-    for (const bad of [cursor.slice(0, -3), 'garbage', forged, 'x'.repeat(300)]) {
+    // A date no row can have: JavaScript would read it as 2 March.
+    const impossible = Buffer.from(
+      JSON.stringify(['2024-02-30T00:00:00.000Z', '00000000-0000-0000-0000-000000000000']),
+    ).toString('base64url');
+    for (const bad of [cursor.slice(0, -3), 'garbage', forged, impossible, 'x'.repeat(300)]) {
       const response = await get(`/PhoneRecharges?phone_number=${PHONE}&cursor=${bad}`);
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ code: 'invalid_request', errors: [{ path: '/cursor' }] });

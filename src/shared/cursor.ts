@@ -33,3 +33,15 @@ export function decodeCursor<K>(cursor: string, read: (key: unknown[]) => K | un
   }
   return key;
 }
+
+const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * The instant of a cursor's timestamp, as `toISOString` wrote it; undefined for anything else, an
+ * impossible date included (`2024-02-30` would otherwise roll over to March).
+ */
+export function instantOf(text: unknown): Date | undefined {
+  if (typeof text !== 'string' || !ISO_MILLIS.test(text)) return undefined;
+  const date = new Date(text);
+  return !Number.isNaN(date.getTime()) && date.toISOString() === text ? date : undefined;
+}

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { uuidv7 } from 'uuidv7';
-import { decodeCursor, encodeCursor, pageOf } from '../../shared/cursor.js';
+import { decodeCursor, encodeCursor, instantOf, pageOf } from '../../shared/cursor.js';
 import {
   dailyLimitExceeded,
   idempotencyKeyInFlight,
@@ -22,7 +22,6 @@ export type RechargeRequest = Omit<NewRecharge, 'id' | 'client'>;
 export type RechargePage = { phoneNumber: string; items: RechargeRecord[]; nextCursor: string | null };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function createRechargeService({
   recharges,
@@ -143,14 +142,9 @@ function cursorAfter(recharge: RechargeRecord): string {
 function readCursor(cursor: string): PageCursor {
   return decodeCursor(cursor, (key) => {
     const [createdAt, id] = key;
-    const isPosition =
-      key.length === 2 &&
-      typeof createdAt === 'string' &&
-      ISO_MILLIS.test(createdAt) &&
-      typeof id === 'string' &&
-      UUID.test(id);
-    if (!isPosition) return undefined;
-    const date = new Date(createdAt);
-    return Number.isNaN(date.getTime()) ? undefined : { created_at: date, id };
+    const date = instantOf(createdAt);
+    return key.length === 2 && date && typeof id === 'string' && UUID.test(id)
+      ? { created_at: date, id }
+      : undefined;
   });
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { UnitOfWork } from '../../db/unit-of-work.js';
 import { type Principal, visibleClient } from '../../shared/access.js';
-import { decodeCursor, encodeCursor, pageOf } from '../../shared/cursor.js';
+import { decodeCursor, encodeCursor, instantOf, pageOf } from '../../shared/cursor.js';
 import { conflict, notFound, webhookUrlNotAllowed } from '../../shared/errors.js';
 import { generateSecret } from './signing.js';
 import type { UrlGuard } from './url-guard.js';
@@ -12,7 +12,6 @@ import { EVENTS, MAX_ENDPOINTS_PER_CLIENT } from './webhooks.schemas.js';
 export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
 
 const MESSAGE_ID = /^msg_[0-9a-f]{32}$/;
-const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export type MessagePage = { items: MessageRecord[]; nextCursor: string | null };
 
@@ -120,12 +119,9 @@ export type WebhookService = ReturnType<typeof createWebhookService>;
 function readCursor(cursor: string): { created_at: Date; id: string } {
   return decodeCursor(cursor, (key) => {
     const [createdAt, id] = key;
-    const valid =
-      key.length === 2 &&
-      typeof createdAt === 'string' &&
-      ISO_MILLIS.test(createdAt) &&
-      typeof id === 'string' &&
-      MESSAGE_ID.test(id);
-    return valid ? { created_at: new Date(createdAt), id } : undefined;
+    const date = instantOf(createdAt);
+    return key.length === 2 && date && typeof id === 'string' && MESSAGE_ID.test(id)
+      ? { created_at: date, id }
+      : undefined;
   });
 }
