@@ -118,6 +118,21 @@ describe.each(databaseTargets)('catalog on %s', (target) => {
     expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
   });
 
+  it('when a value has more digits than a number holds, then 400, not the value rounded to fit', async () => {
+    for (const value of ['0.009999999999999999999', '10000.0000000000001', '10.100000000000000001']) {
+      const response = await postJson(
+        t().app,
+        '/CompanyProducts',
+        `{"company_id":"claro_11","products":[{"id":"claro_10","value":${value}}]}`,
+      );
+      expect(response.statusCode).toBe(400);
+      expect(response.json().errors).toEqual([
+        { path: '/products/0/value', message: 'has more significant digits than can be held exactly (15)' },
+      ]);
+    }
+    expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+  });
+
   it('when a catalog repeats a product id and breaks another rule, then 400 lists both', async () => {
     const response = await postJson(t().app, '/CompanyProducts', {
       company_id: 'claro_11',

@@ -112,7 +112,7 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
 
   it.each([
     ['10.005', [MONEY]],
-    ['0.30000000000000004', [MONEY]],
+    ['0.300000000000001', [MONEY]],
     ['"10"', ['must be number']],
     ['null', ['must be number']],
     ['1e400', ['must be number']],
@@ -124,6 +124,15 @@ describe.each(databaseTargets)('recharges on %s', (target) => {
       code: 'invalid_request',
       detail: BODY_INVALID,
       errors: messages.map((message) => ({ path: '/value', message })),
+    });
+    expect((await listOf(PHONE)).json()).toEqual([]);
+  });
+
+  it('when the value has more digits than a number holds (0.30000000000000004), then 400 on /value', async () => {
+    expectProblem(await recharge(withValueLiteral('0.30000000000000004')), 400, {
+      code: 'invalid_request',
+      detail: 'the body has a number with more than 15 significant digits, which would be rounded',
+      errors: [{ path: '/value', message: 'has more significant digits than can be held exactly (15)' }],
     });
     expect((await listOf(PHONE)).json()).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
-import { findDuplicateKey } from '../shared/duplicate-keys.js';
+import { findDuplicateKey, findInexactNumber } from '../shared/duplicate-keys.js';
 import { invalidRequest } from '../shared/errors.js';
 
 const REFUSE = { protoAction: 'error', constructorAction: 'error' } as const;
@@ -9,7 +9,7 @@ const REFUSE = { protoAction: 'error', constructorAction: 'error' } as const;
 /**
  * Fastify's JSON parser answers one message for empty bodies, bad syntax and prototype poisoning alike;
  * this one tells the caller which it was. Poisoned keys are refused, never stripped, and so is a key given
- * twice in one object (duplicate-keys.ts).
+ * twice in one object and a number that would be rounded as it is read (duplicate-keys.ts).
  */
 export const jsonBodyPlugin = fp(async (app: FastifyInstance) => {
   app.removeContentTypeParser('application/json');
@@ -28,10 +28,19 @@ export const jsonBodyPlugin = fp(async (app: FastifyInstance) => {
       return done(invalidRequest(detail), undefined);
     }
     const repeated = findDuplicateKey(text);
-    if (repeated === undefined) return done(null, parsed);
+    if (repeated !== undefined) {
+      return done(
+        invalidRequest('the body gives a key twice in one object; send each key once', [
+          { path: repeated, message: 'is given more than once' },
+        ]),
+        undefined,
+      );
+    }
+    const inexact = findInexactNumber(text);
+    if (inexact === undefined) return done(null, parsed);
     return done(
-      invalidRequest('the body gives a key twice in one object; send each key once', [
-        { path: repeated, message: 'is given more than once' },
+      invalidRequest('the body has a number with more than 15 significant digits, which would be rounded', [
+        { path: inexact, message: 'has more significant digits than can be held exactly (15)' },
       ]),
       undefined,
     );

@@ -14,6 +14,40 @@
  * Returns the JSON Pointer of the repeated key, or undefined when every key is given once.
  */
 export function findDuplicateKey(text: string): string | undefined {
+  return scan(text, (frame, key) => {
+    if (frame.keys.has(key)) return true;
+    frame.keys.add(key);
+    return false;
+  });
+}
+
+/**
+ * Finds a number whose literal has more significant digits than a double holds exactly (15): `JSON.parse`
+ * would round it silently, so `0.009999999999999999999` would arrive as 0.01 and pass a check of two
+ * decimals that the sender did not meet. Call it only on text `JSON.parse` has accepted.
+ *
+ * Returns the JSON Pointer of the first such number, or undefined.
+ */
+export function findInexactNumber(text: string): string | undefined {
+  return scan(text, undefined, (literal) => significantDigits(literal) > EXACT_DIGITS);
+}
+
+const EXACT_DIGITS = 15;
+
+function significantDigits(literal: string): number {
+  const mantissa = literal.replace(/^-/, '').replace(/[eE].*$/, '').replace('.', '');
+  return mantissa.replace(/^0+/, '').replace(/0+$/, '').length;
+}
+
+/**
+ * Walks the tokens of a JSON text, keeping the path to the current value; answers the JSON Pointer where
+ * `onKey` (given each key with its object's frame) or `onNumber` (given each number literal) says true.
+ */
+function scan(
+  text: string,
+  onKey?: (frame: { keys: Set<string>; key: string }, key: string) => boolean,
+  onNumber?: (literal: string) => boolean,
+): string | undefined {
   const frames: Frame[] = [];
   TOKENS.lastIndex = 0;
   for (let match = TOKENS.exec(text); match !== null; match = TOKENS.exec(text)) {
@@ -24,12 +58,13 @@ export function findDuplicateKey(text: string): string | undefined {
     else if (token === '}' || token === ']') frames.pop();
     else if (token === ',') {
       if (frame && 'index' in frame) frame.index += 1;
+    } else if (match[3] !== undefined) {
+      if (onNumber?.(match[3])) return frames.length > 0 ? pointerTo(frames) : '/';
     } else if (match[2] !== undefined && frame && 'keys' in frame) {
       const raw = match[1] as string;
       const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
       frame.key = key;
-      if (frame.keys.has(key)) return pointerTo(frames);
-      frame.keys.add(key);
+      if (onKey?.(frame, key)) return pointerTo(frames);
     }
   }
   return undefined;
@@ -38,8 +73,9 @@ export function findDuplicateKey(text: string): string | undefined {
 /** An open object (its keys so far, the latest last) or array (the index of the current element). */
 type Frame = { keys: Set<string>; key: string } | { index: number };
 
-// A string (group 1 its raw content, group 2 the `:` that makes it a key), or a structural character.
-const TOKENS = /"([^"\\]*(?:\\.[^"\\]*)*)"(\s*:)?|[{}[\],]/g;
+// A string (group 1 its raw content, group 2 the `:` that makes it a key), a number (group 3), or a
+// structural character.
+const TOKENS = /"([^"\\]*(?:\\.[^"\\]*)*)"(\s*:)?|(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)|[{}[\],]/g;
 
 function pointerTo(frames: Frame[]): string {
   return frames

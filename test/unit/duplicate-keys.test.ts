@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findDuplicateKey } from '../../src/shared/duplicate-keys.js';
+import { findDuplicateKey, findInexactNumber } from '../../src/shared/duplicate-keys.js';
 
 /** A JSON string literal of `key` with every UTF-16 unit escaped as \uXXXX: the same key, spelt otherwise. */
 const escaped = (key: string) =>
@@ -62,5 +62,27 @@ describe('findDuplicateKey', () => {
         },
       ),
     );
+  });
+});
+
+describe('findInexactNumber', () => {
+  it.each([
+    ['{"value":0.009999999999999999999}', '/value'],
+    ['{"products":[{"id":"a","value":10000.0000000000001}]}', '/products/0/value'],
+    ['[1, 10.100000000000000001]', '/1'],
+    ['12345678901234567', '/'],
+    ['{"a":-1.2345678901234567e3}', '/a'],
+  ])('when %s has a number JSON.parse would round, then its JSON pointer %s', (text, pointer) => {
+    expect(() => JSON.parse(text)).not.toThrow();
+    expect(findInexactNumber(text)).toBe(pointer);
+  });
+
+  it.each([
+    '{"value":10.10}',
+    '{"value":0.01,"n":123456789012345}',
+    '{"a":"0.009999999999999999999"}',
+    '[1e300, -0.5, 100000000000000000000]',
+  ])('when %s has only numbers held exactly, then nothing', (text) => {
+    expect(findInexactNumber(text)).toBeUndefined();
   });
 });
