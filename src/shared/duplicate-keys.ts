@@ -35,7 +35,10 @@ export function findInexactNumber(text: string): string | undefined {
 const EXACT_DIGITS = 15;
 
 function significantDigits(literal: string): number {
-  const mantissa = literal.replace(/^-/, '').replace(/[eE].*$/, '').replace('.', '');
+  const mantissa = literal
+    .replace(/^-/, '')
+    .replace(/[eE].*$/, '')
+    .replace('.', '');
   return mantissa.replace(/^0+/, '').replace(/0+$/, '').length;
 }
 
