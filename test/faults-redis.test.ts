@@ -209,3 +209,49 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
     expect(redisWarnings(b, since.b)).toHaveLength(1);
   });
 });
+
+describe.each(redisTargets)(
+  'an instance cut off from Redis while another still hears it (%s)',
+  (redisUrl) => {
+    const prefix = `faults-${randomBytes(4).toString('hex')}:`;
+    let proxy: TcpProxy;
+    let database: TestDatabase;
+    let a: TestApp;
+    let b: TestApp;
+    beforeAll(async () => {
+      proxy = await startTcpProxy(targetOf(redisUrl, 6379));
+      database = await createTestDatabase(databaseTarget);
+      a = await startInstance(database, redisUrl, prefix);
+      b = await startInstance(database, proxy.urlFor(redisUrl), prefix);
+      expect((await postJson(a.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+    });
+    afterAll(async () => {
+      proxy.restore();
+      await a.app.close();
+      await b.app.close();
+      await proxy.close();
+      await database.close();
+      const direct = new Redis(redisUrl);
+      const keys = await direct.keys(`${prefix}*`);
+      if (keys.length > 0) await direct.del(...keys);
+      await direct.quit();
+    });
+
+    it('refuses a key at once that the other revoked, although every listening instance confirmed it', async () => {
+      const { id, key } = await createKey(a.app, {
+        name: 'roaming',
+        client: 'roaming',
+        scopes: ['catalog:read'],
+      });
+      const since = b.logs().length;
+      proxy.refuse();
+      proxy.cutAll();
+      await expect.poll(() => redisWarnings(b, since).length).toBe(1);
+      // Read on B while it hears nothing: an entry it kept now would outlive the revocation below.
+      expect((await readCatalog(b, key)).statusCode).toBe(200);
+      await revoke(a, id);
+      expect(redisWarnings(a, 0, 'unconfirmed')).toEqual([]);
+      expect((await readCatalog(b, key)).statusCode).toBe(401);
+    });
+  },
+);

@@ -65,7 +65,9 @@ export function createApiKeyService({
       digest: digestText(stored.key_hash),
       expiresAt: now() + CACHE_TTL_MS,
     };
-    if (revocationsSeen === seenBefore) cache.set(keyId, entry);
+    // Cut off from the revocations (Redis away), this instance would not hear of one: it reads the
+    // database on every request until it hears again, rather than trusting an entry for a minute.
+    if (revocationsSeen === seenBefore && revocations.isListening()) cache.set(keyId, entry);
     return entry;
   }
 
@@ -110,7 +112,11 @@ export function createApiKeyService({
     async revokeKey(id: string, actor: Principal): Promise<void> {
       await transaction(async ({ keys, audit }) => {
         const revoked = await keys.revoke(id);
-        if (!revoked) throw notFound(`no active API key ${id}`);
+        if (!revoked) {
+          // Revoked already, perhaps by an instance whose broadcast did not reach this one.
+          forget(id);
+          throw notFound(`no active API key ${id}`);
+        }
         await audit.append(actor, 'api_key.revoke', id, revoked, null);
       });
       forget(id);

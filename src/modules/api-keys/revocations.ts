@@ -4,6 +4,8 @@ import type { Broadcast } from '../../redis-broadcast.js';
 export interface RevocationBus {
   publish(keyId: string): Promise<void>;
   subscribe(listener: (keyId: string | null) => void): void;
+  /** Whether a revocation published anywhere would reach this instance now. */
+  isListening(): boolean;
   close(): Promise<void>;
 }
 
@@ -17,6 +19,7 @@ export function createLocalRevocationBus(): RevocationBus {
     subscribe(listener) {
       listeners.push(listener);
     },
+    isListening: () => true,
     async close() {},
   };
 }
@@ -36,6 +39,7 @@ export function createRedisRevocationBus(broadcast: Broadcast<string>): Revocati
       broadcast.subscribe(listener);
       broadcast.onGap(() => listener(null));
     },
+    isListening: () => broadcast.isListening(),
     close: () => broadcast.close(),
   };
 }
