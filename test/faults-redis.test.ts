@@ -255,3 +255,52 @@ describe.each(redisTargets)(
     });
   },
 );
+
+describe.each(redisTargets)(
+  'an instance whose Redis stops answering but keeps the connection (%s)',
+  (redisUrl) => {
+    const prefix = `faults-${randomBytes(4).toString('hex')}:`;
+    let proxy: TcpProxy;
+    let database: TestDatabase;
+    let b: TestApp;
+    beforeAll(async () => {
+      proxy = await startTcpProxy(targetOf(redisUrl, 6379));
+      database = await createTestDatabase(databaseTarget);
+      b = await createTestApp(database, {
+        REDIS_URL: proxy.urlFor(redisUrl),
+        REDIS_PREFIX: prefix,
+        RATE_LIMIT_PER_MINUTE: '40',
+      });
+      expect((await postJson(b.app, '/CompanyProducts', claro)).statusCode).toBe(201);
+    });
+    afterAll(async () => {
+      proxy.restore();
+      await b.app.close();
+      await proxy.close();
+      await database.close();
+      const direct = new Redis(redisUrl);
+      const keys = await direct.keys(`${prefix}*`);
+      if (keys.length > 0) await direct.del(...keys);
+      await direct.quit();
+    });
+
+    it('counts in process after one lease times out, instead of waiting on Redis at every request', async () => {
+      const { key } = await createKey(b.app, {
+        name: 'stalled',
+        client: 'stalled',
+        scopes: ['catalog:read'],
+      });
+      expect((await readCatalog(b, key)).statusCode).toBe(200);
+      proxy.blackhole();
+      const slow: number[] = [];
+      for (let index = 0; index < 20; index += 1) {
+        const started = performance.now();
+        expect((await readCatalog(b, key)).statusCode).toBe(200);
+        const took = performance.now() - started;
+        if (took > 500) slow.push(Math.round(took));
+      }
+      // The first request that needs a lease waits out the command timeout (1 s); the others do not wait.
+      expect(slow.length).toBeLessThanOrEqual(2);
+    }, 60_000);
+  },
+);

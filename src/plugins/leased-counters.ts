@@ -23,6 +23,12 @@ export type LeaseEvents = { failed(error: unknown): void; succeeded(): void };
 const CHUNK_SHARE = 20;
 /** Below this chunk, tokens are leased only when needed: a small limit stays exact across instances. */
 const MIN_PREFETCH_CHUNK = 4;
+/**
+ * After a lease fails, hits that need a token are counted in process at once for this long, and then one
+ * lease in the background asks whether Redis answers again: a Redis that holds the connection open but
+ * never answers would otherwise cost every such hit the command timeout.
+ */
+const AFTER_FAILURE_MS = 2000;
 
 /**
  * Fixed windows aligned on the clock, shared by every instance through Redis without a round trip per hit.
@@ -35,6 +41,8 @@ const MIN_PREFETCH_CHUNK = 4;
  */
 export class LeasedCounters {
   readonly #buckets = new Map<string, Bucket>();
+  /** 0 while leases succeed; after a failure, when the next background lease may ask Redis again. */
+  #retryAt = 0;
 
   constructor(
     readonly redis: Redis,
@@ -60,6 +68,14 @@ export class LeasedCounters {
     if (ordinal <= bucket.granted || bucket.exhausted) {
       this.#prefetch(key, bucket, chunk, max);
       return this.#window(bucket, ordinal, max, now);
+    }
+    if (this.#retryAt !== 0) {
+      if (now >= this.#retryAt && !bucket.lease) {
+        this.#retryAt = now + AFTER_FAILURE_MS;
+        bucket.lease = this.#lease(key, bucket, chunk, max);
+        bucket.lease.catch(() => {});
+      }
+      return fallback();
     }
     return this.#admitAfterLease(key, bucket, ordinal, chunk, max, fallback);
   }
@@ -105,8 +121,10 @@ export class LeasedCounters {
       bucket.granted += grant;
       bucket.others = Number(total) - bucket.requested;
       if (grant < chunk) bucket.exhausted = true;
+      this.#retryAt = 0;
       this.events.succeeded();
     } catch (error) {
+      this.#retryAt = this.now() + AFTER_FAILURE_MS;
       this.events.failed(error);
       throw error;
     } finally {
