@@ -6,7 +6,7 @@ import { IdentifierSchema } from '../../shared/schemas.js';
 export const ScopeSchema = Type.Unsafe<Scope>({
   type: 'string',
   enum: [...SCOPES],
-  description: 'catalog:read, catalog:write, recharges:read, recharges:write or admin',
+  description: `One of ${SCOPES.join(', ')}`,
 });
 
 export const NewApiKeySchema = Type.Object(
