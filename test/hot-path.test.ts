@@ -217,6 +217,7 @@ describe.each(redisTargets)('Redis round trips per request with REDIS_URL at %s'
         expect((await app.inject({ url, headers: asAdmin })).statusCode).toBe(200);
       await postJson(app, '/PhoneRecharges', rechargeBody, asAdmin);
       const before = commands;
+      const firstWindow = Math.floor(Date.now() / 60_000);
       for (let request = 0; request < 400; request++) {
         expect((await app.inject({ url, headers: asAdmin })).statusCode).toBe(200);
       }
@@ -225,7 +226,9 @@ describe.each(redisTargets)('Redis round trips per request with REDIS_URL at %s'
       }
       // Leases of a twentieth of each limit (600 of 12 000 for the key and the client, per address too),
       // four commands each (MULTI, INCRBY, PEXPIRE, EXEC): a handful for 500 requests, not several each.
-      expect(commands - before).toBeLessThanOrEqual(16);
+      // Windows are clock minutes: requests that run into the next one lease its first tokens as well.
+      const windows = Math.floor(Date.now() / 60_000) - firstWindow + 1;
+      expect(commands - before).toBeLessThanOrEqual(16 * windows);
     } finally {
       await close();
       await proxy.close();

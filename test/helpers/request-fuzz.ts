@@ -238,7 +238,9 @@ function bodyMutation(example: unknown): fc.Arbitrary<Mutation> {
         .reduce<unknown>((node, step) => (node as Record<string | number, unknown>)?.[step], draft.body);
       if (parent === null || typeof parent !== 'object') return;
       const target = newMember === null ? (path.at(-1) as string | number) : newMember;
-      (parent as Record<string | number, unknown>)[target] = value;
+      // An own member even when it is named __proto__: assigning that would set the prototype instead (and
+      // throw when the value's chain leads back to the parent), and the body would not carry the member.
+      Object.defineProperty(parent, target, { value, enumerable: true, writable: true, configurable: true });
     });
 }
 
