@@ -1,10 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createBatcher } from '../../shared/batcher.js';
 import { drain } from '../../shared/drain.js';
-import type { Carrier, Reversal, SendOutcome, StatusOutcome } from '../carrier/carrier.port.js';
+import type { Carrier, SendOutcome, StatusOutcome } from '../carrier/carrier.port.js';
 import type { RechargeRecord } from '../recharges/index.js';
 import type { ClaimedRecharge, DispatcherRepository, Outcome } from './dispatcher.repository.js';
 import { type Decision, decide, type RetryPolicy } from './lifecycle.js';
+import { readReversalFeed } from './reversal-feed.js';
 
 export type DispatcherOptions = {
   repository: DispatcherRepository;
@@ -31,8 +32,6 @@ export type DispatcherObserver = {
 
 const LEASE_MARGIN_MS = 5000;
 const FEED_INTERVAL_MS = 1000;
-/** The reversal feed is read again from a little before where it stopped: entries may commit late. */
-const FEED_OVERLAP_MS = 5000;
 
 /**
  * Sends due recharges to the carrier and records what came of them. It is woken in-process when a
@@ -166,33 +165,14 @@ export function createDispatcher(options: DispatcherOptions) {
     pump();
   }
 
-  async function readFeed() {
-    try {
-      const cursor = (await repository.feedCursor(carrier.name)) ?? new Date(0);
-      // Page by page from a little before the cursor: a reversal the carrier stamped earlier but published
-      // late is still seen, and any number of reversals at one instant cannot hold the feed in place.
-      let from: { at: Date; after?: string } = { at: new Date(cursor.getTime() - FEED_OVERLAP_MS) };
-      let blocked: Reversal | undefined;
-      let last: Reversal | undefined;
-      while (!stopping) {
-        const page = await carrier.reversalsSince(from.at, from.after);
-        const end = page.at(-1);
-        if (!end || (end.reversedAt.getTime() === from.at.getTime() && end.reference === from.after)) break;
-        const { reversed, notYetCompleted } = await repository.applyReversals(
-          page.map((reversal) => reversal.reference),
-        );
-        if (reversed.length > 0) options.onRecorded?.(reversed);
-        const waiting = new Set(notYetCompleted);
-        blocked ??= page.find((reversal) => waiting.has(reversal.reference));
-        last = end;
-        from = { at: end.reversedAt, after: end.reference };
-      }
-      // Stop before the first reversal that could not be applied yet: it is read again next time.
-      const seenUntil = blocked?.reversedAt ?? last?.reversedAt;
-      if (seenUntil && seenUntil > cursor) await repository.advanceFeedCursor(carrier.name, seenUntil);
-    } catch (error) {
-      log.warn({ err: error }, 'carrier reversal feed not read; next second again');
-    }
+  function readFeed() {
+    return readReversalFeed({
+      repository,
+      carrier,
+      log,
+      onRecorded: options.onRecorded,
+      isStopping: () => stopping,
+    });
   }
 
   function scheduleFeed() {
