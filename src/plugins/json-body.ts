@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
-import { findDuplicateKey, findInexactNumber } from '../shared/duplicate-keys.js';
+import { findBodyProblem } from '../shared/duplicate-keys.js';
 import { invalidRequest } from '../shared/errors.js';
 
 const REFUSE = { protoAction: 'error', constructorAction: 'error' } as const;
@@ -27,21 +27,17 @@ export const jsonBodyPlugin = fp(async (app: FastifyInstance) => {
         : 'the body has a forbidden __proto__ or constructor.prototype key';
       return done(invalidRequest(detail), undefined);
     }
-    const repeated = findDuplicateKey(text);
-    if (repeated !== undefined) {
-      return done(
-        invalidRequest('the body gives a key twice in one object; send each key once', [
-          { path: repeated, message: 'is given more than once' },
-        ]),
-        undefined,
-      );
-    }
-    const inexact = findInexactNumber(text);
-    if (inexact === undefined) return done(null, parsed);
+    const problem = findBodyProblem(text);
+    if (problem === undefined) return done(null, parsed);
     return done(
-      invalidRequest('the body has a number with more than 15 significant digits, which would be rounded', [
-        { path: inexact, message: 'has more significant digits than can be held exactly (15)' },
-      ]),
+      problem.kind === 'repeated key'
+        ? invalidRequest('the body gives a key twice in one object; send each key once', [
+            { path: problem.path, message: 'is given more than once' },
+          ])
+        : invalidRequest(
+            'the body has a number with more than 15 significant digits, which would be rounded',
+            [{ path: problem.path, message: 'has more significant digits than can be held exactly (15)' }],
+          ),
       undefined,
     );
   });

@@ -14,11 +14,13 @@
  * Returns the JSON Pointer of the repeated key, or undefined when every key is given once.
  */
 export function findDuplicateKey(text: string): string | undefined {
-  return scan(text, (frame, key) => {
-    if (frame.keys.has(key)) return true;
-    frame.keys.add(key);
-    return false;
-  });
+  return scan(text, isRepeated);
+}
+
+function isRepeated(frame: { keys: Set<string> }, key: string): boolean {
+  if (frame.keys.has(key)) return true;
+  frame.keys.add(key);
+  return false;
 }
 
 /**
@@ -29,7 +31,27 @@ export function findDuplicateKey(text: string): string | undefined {
  * Returns the JSON Pointer of the first such number, or undefined.
  */
 export function findInexactNumber(text: string): string | undefined {
-  return scan(text, undefined, (literal) => significantDigits(literal) > EXACT_DIGITS);
+  return scan(text, undefined, isInexact);
+}
+
+/**
+ * Both checks in one walk of a request body, as the JSON parser runs them: a repeated key is named first,
+ * wherever it stands, then the first inexact number.
+ */
+export function findBodyProblem(
+  text: string,
+): { kind: 'repeated key' | 'inexact number'; path: string } | undefined {
+  let inexact: string | undefined;
+  const repeated = scan(text, isRepeated, (literal, pointer) => {
+    if (inexact === undefined && isInexact(literal)) inexact = pointer();
+    return false;
+  });
+  if (repeated !== undefined) return { kind: 'repeated key', path: repeated };
+  return inexact === undefined ? undefined : { kind: 'inexact number', path: inexact };
+}
+
+function isInexact(literal: string): boolean {
+  return significantDigits(literal) > EXACT_DIGITS;
 }
 
 const EXACT_DIGITS = 15;
@@ -49,7 +71,7 @@ function significantDigits(literal: string): number {
 function scan(
   text: string,
   onKey?: (frame: { keys: Set<string>; key: string }, key: string) => boolean,
-  onNumber?: (literal: string) => boolean,
+  onNumber?: (literal: string, pointer: () => string) => boolean,
 ): string | undefined {
   const frames: Frame[] = [];
   TOKENS.lastIndex = 0;
@@ -62,7 +84,8 @@ function scan(
     else if (token === ',') {
       if (frame && 'index' in frame) frame.index += 1;
     } else if (match[3] !== undefined) {
-      if (onNumber?.(match[3])) return frames.length > 0 ? pointerTo(frames) : '/';
+      const pointer = () => (frames.length > 0 ? pointerTo(frames) : '/');
+      if (onNumber?.(match[3], pointer)) return pointer();
     } else if (match[2] !== undefined && frame && 'keys' in frame) {
       const raw = match[1] as string;
       const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findDuplicateKey, findInexactNumber } from '../../src/shared/duplicate-keys.js';
+import { findBodyProblem, findDuplicateKey, findInexactNumber } from '../../src/shared/duplicate-keys.js';
 
 /** A JSON string literal of `key` with every UTF-16 unit escaped as \uXXXX: the same key, spelt otherwise. */
 const escaped = (key: string) =>
@@ -84,5 +84,19 @@ describe('findInexactNumber', () => {
     '[1e300, -0.5, 100000000000000000000]',
   ])('when %s has only numbers held exactly, then nothing', (text) => {
     expect(findInexactNumber(text)).toBeUndefined();
+  });
+});
+
+describe('findBodyProblem', () => {
+  it('names a repeated key before an inexact number, wherever each stands, in one walk', () => {
+    expect(findBodyProblem('{"v":0.30000000000000004,"a":1,"a":2}')).toEqual({
+      kind: 'repeated key',
+      path: '/a',
+    });
+    expect(findBodyProblem('{"a":1,"v":[0.30000000000000004]}')).toEqual({
+      kind: 'inexact number',
+      path: '/v/0',
+    });
+    expect(findBodyProblem('{"a":1,"v":10.5}')).toBeUndefined();
   });
 });
