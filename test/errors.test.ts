@@ -60,6 +60,35 @@ describe.each(databaseTargets)('error responses on %s', (target) => {
     },
   );
 
+  it('when a JSON body is declared in a charset other than UTF-8, then 415 and nothing is stored', async () => {
+    const latin1 = Buffer.from(JSON.stringify(claro).replace('"claro_11"', '"clar\u00e9_11"'), 'latin1');
+    const refused = await t().app.inject({
+      method: 'POST',
+      url: '/CompanyProducts',
+      headers: { 'content-type': 'application/json; charset=ISO-8859-1' },
+      payload: latin1,
+    });
+    expectProblem(refused, 415, {
+      code: 'unsupported_media_type',
+      detail: 'the body must be UTF-8 JSON; charset=iso-8859-1 is not accepted',
+    });
+    expect((await t().app.inject({ method: 'GET', url: '/CompanyProducts' })).json()).toEqual([]);
+    // The first is stored (201); the same catalog again reaches the store and is a 409: read either way.
+    for (const [charset, status] of [
+      ['utf-8', 201],
+      ['"UTF-8"', 409],
+      ['utf8', 409],
+    ] as const) {
+      const accepted = await t().app.inject({
+        method: 'POST',
+        url: '/CompanyProducts',
+        headers: { 'content-type': `application/json; charset=${charset}` },
+        payload: JSON.stringify(claro),
+      });
+      expect(accepted.statusCode, charset).toBe(status);
+    }
+  });
+
   it('when a recharge breaks every rule, then 400 lists each field', async () => {
     const response = await postJson(t().app, '/PhoneRecharges', {
       company_id: 'bad id!',

@@ -1,10 +1,24 @@
-import type { FastifyInstance } from 'fastify';
+import contentType from 'content-type';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
 import { findBodyProblem } from '../shared/duplicate-keys.js';
-import { invalidRequest } from '../shared/errors.js';
+import { AppError, invalidRequest } from '../shared/errors.js';
 
 const REFUSE = { protoAction: 'error', constructorAction: 'error' } as const;
+
+/**
+ * JSON is UTF-8 (RFC 8259 §8.1) and the body is read as UTF-8. A body declared in another charset would be
+ * read wrongly, its accented letters turned into replacement characters and stored so, so it is refused.
+ */
+function declaredCharset(request: FastifyRequest): string | undefined {
+  try {
+    return contentType.parse(request).parameters.charset?.toLowerCase();
+  } catch {
+    // Fastify has matched the media type already; parameters it reads past are not ours to judge.
+    return undefined;
+  }
+}
 
 /**
  * Fastify's JSON parser answers one message for empty bodies, bad syntax and prototype poisoning alike;
@@ -13,7 +27,17 @@ const REFUSE = { protoAction: 'error', constructorAction: 'error' } as const;
  */
 export const jsonBodyPlugin = fp(async (app: FastifyInstance) => {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const charset = declaredCharset(request);
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return done(
+        new AppError(
+          'unsupported_media_type',
+          `the body must be UTF-8 JSON; charset=${charset} is not accepted`,
+        ),
+        undefined,
+      );
+    }
     const text = body as string;
     if (text.trim() === '') return done(invalidRequest('the body is empty; send a JSON document'), undefined);
     let parsed: unknown;
