@@ -80,6 +80,47 @@ async function expectServedWithoutRedis(instance: TestApp, client: string) {
   expect((await readCatalog(instance, revoked.key)).statusCode).toBe(401);
 }
 
+/**
+ * For one describe: a database, a TCP proxy in front of Redis and the instances `start` makes, with the demo
+ * catalog created through the first; afterwards all closed and the run's keys removed from Redis.
+ */
+function useInstancesBehindProxy(
+  redisUrl: string,
+  start: (at: {
+    database: TestDatabase;
+    proxied: string;
+    prefix: string;
+  }) => Promise<[TestApp, ...TestApp[]]>,
+) {
+  const prefix = `faults-${randomBytes(4).toString('hex')}:`;
+  const state = {} as { proxy: TcpProxy; database: TestDatabase; instances: [TestApp, ...TestApp[]] };
+  beforeAll(async () => {
+    state.proxy = await startTcpProxy(targetOf(redisUrl, 6379));
+    state.database = await createTestDatabase(databaseTarget);
+    state.instances = await start({
+      database: state.database,
+      proxied: state.proxy.urlFor(redisUrl),
+      prefix,
+    });
+    expect((await postJson(state.instances[0].app, '/CompanyProducts', claro)).statusCode).toBe(201);
+  });
+  afterAll(async () => {
+    state.proxy.restore();
+    for (const instance of state.instances) await instance.app.close();
+    await state.proxy.close();
+    await state.database.close();
+    const direct = new Redis(redisUrl);
+    const keys = await direct.keys(`${prefix}*`);
+    if (keys.length > 0) await direct.del(...keys);
+    await direct.quit();
+  });
+  return () => ({
+    proxy: state.proxy,
+    a: state.instances[0],
+    b: state.instances.at(-1) ?? state.instances[0],
+  });
+}
+
 describe('when Redis is configured and refuses connections from the start', () => {
   let proxy: TcpProxy;
   let database: TestDatabase;
@@ -113,31 +154,13 @@ describe('when Redis is configured and refuses connections from the start', () =
 });
 
 describe.each(redisTargets)('two instances sharing Redis (%s) through a failing network', (redisUrl) => {
-  const prefix = `faults-${randomBytes(4).toString('hex')}:`;
-  let proxy: TcpProxy;
-  let database: TestDatabase;
-  let a: TestApp;
-  let b: TestApp;
-  beforeAll(async () => {
-    proxy = await startTcpProxy(targetOf(redisUrl, 6379));
-    database = await createTestDatabase(databaseTarget);
-    a = await startInstance(database, proxy.urlFor(redisUrl), prefix);
-    b = await startInstance(database, proxy.urlFor(redisUrl), prefix);
-    expect((await postJson(a.app, '/CompanyProducts', claro)).statusCode).toBe(201);
-  });
-  afterAll(async () => {
-    proxy.restore();
-    await a.app.close();
-    await b.app.close();
-    await proxy.close();
-    await database.close();
-    const direct = new Redis(redisUrl);
-    const keys = await direct.keys(`${prefix}*`);
-    if (keys.length > 0) await direct.del(...keys);
-    await direct.quit();
-  });
+  const setup = useInstancesBehindProxy(redisUrl, async ({ database, proxied, prefix }) => [
+    await startInstance(database, proxied, prefix),
+    await startInstance(database, proxied, prefix),
+  ]);
 
   async function expectSharedAgain(client: string) {
+    const { a, b } = setup();
     const { key } = await createKey(a.app, {
       name: client,
       client,
@@ -153,6 +176,7 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   });
 
   it('when Redis is cut and refused, each instance serves on its own and warns once', async () => {
+    const { proxy, a, b } = setup();
     const since = { a: a.logs().length, b: b.logs().length };
     proxy.refuse();
     proxy.cutAll();
@@ -176,6 +200,7 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   });
 
   it('when Redis returns, both instances use it again by themselves', async () => {
+    const { proxy, a, b } = setup();
     const started = performance.now();
     proxy.restore();
     const isBack = (instance: TestApp) =>
@@ -196,6 +221,7 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
   });
 
   it('when Redis goes away again, each instance warns once more', async () => {
+    const { proxy, a, b } = setup();
     const since = { a: a.logs().length, b: b.logs().length };
     proxy.refuse();
     proxy.cutAll();
@@ -213,31 +239,14 @@ describe.each(redisTargets)('two instances sharing Redis (%s) through a failing 
 describe.each(redisTargets)(
   'an instance cut off from Redis while another still hears it (%s)',
   (redisUrl) => {
-    const prefix = `faults-${randomBytes(4).toString('hex')}:`;
-    let proxy: TcpProxy;
-    let database: TestDatabase;
-    let a: TestApp;
-    let b: TestApp;
-    beforeAll(async () => {
-      proxy = await startTcpProxy(targetOf(redisUrl, 6379));
-      database = await createTestDatabase(databaseTarget);
-      a = await startInstance(database, redisUrl, prefix);
-      b = await startInstance(database, proxy.urlFor(redisUrl), prefix);
-      expect((await postJson(a.app, '/CompanyProducts', claro)).statusCode).toBe(201);
-    });
-    afterAll(async () => {
-      proxy.restore();
-      await a.app.close();
-      await b.app.close();
-      await proxy.close();
-      await database.close();
-      const direct = new Redis(redisUrl);
-      const keys = await direct.keys(`${prefix}*`);
-      if (keys.length > 0) await direct.del(...keys);
-      await direct.quit();
-    });
+    // A talks to Redis directly; only B is behind the proxy.
+    const setup = useInstancesBehindProxy(redisUrl, async ({ database, proxied, prefix }) => [
+      await startInstance(database, redisUrl, prefix),
+      await startInstance(database, proxied, prefix),
+    ]);
 
     it('refuses a key at once that the other revoked, although every listening instance confirmed it', async () => {
+      const { proxy, a, b } = setup();
       const { id, key } = await createKey(a.app, {
         name: 'roaming',
         client: 'roaming',
@@ -259,32 +268,16 @@ describe.each(redisTargets)(
 describe.each(redisTargets)(
   'an instance whose Redis stops answering but keeps the connection (%s)',
   (redisUrl) => {
-    const prefix = `faults-${randomBytes(4).toString('hex')}:`;
-    let proxy: TcpProxy;
-    let database: TestDatabase;
-    let b: TestApp;
-    beforeAll(async () => {
-      proxy = await startTcpProxy(targetOf(redisUrl, 6379));
-      database = await createTestDatabase(databaseTarget);
-      b = await createTestApp(database, {
-        REDIS_URL: proxy.urlFor(redisUrl),
+    const setup = useInstancesBehindProxy(redisUrl, async ({ database, proxied, prefix }) => [
+      await createTestApp(database, {
+        REDIS_URL: proxied,
         REDIS_PREFIX: prefix,
         RATE_LIMIT_PER_MINUTE: '40',
-      });
-      expect((await postJson(b.app, '/CompanyProducts', claro)).statusCode).toBe(201);
-    });
-    afterAll(async () => {
-      proxy.restore();
-      await b.app.close();
-      await proxy.close();
-      await database.close();
-      const direct = new Redis(redisUrl);
-      const keys = await direct.keys(`${prefix}*`);
-      if (keys.length > 0) await direct.del(...keys);
-      await direct.quit();
-    });
+      }),
+    ]);
 
     it('counts in process after one lease times out, instead of waiting on Redis at every request', async () => {
+      const { proxy, b } = setup();
       const { key } = await createKey(b.app, {
         name: 'stalled',
         client: 'stalled',
