@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAdmin, rechargeBody } from './helpers/app.js';
 import { booksOf, runningBalancesHold } from './helpers/books.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
-import { type ServerProcess, startServerDespiteDroppedSchemas } from './helpers/process.js';
+import {
+  killDuringRechargeBurst,
+  type ServerProcess,
+  startServerDespiteDroppedSchemas,
+} from './helpers/process.js';
 import {
   type ChunkVerdict,
   type ProxyLink,
@@ -166,29 +170,8 @@ describe.each(pgTargets)('a server process killed mid-recharge (PostgreSQL %s)',
       body: JSON.stringify({ client, type: 'deposit', amount: 1000 }),
     });
     expect(deposit.status).toBe(201);
-    // 300 recharges of 10.00 against 1000.00, a quarter of them to numbers the carrier refuses.
-    const endings = ['1234', '9001', '5678', '9009'];
-    let answered = 0;
-    const burst = Array.from({ length: 300 }, (_, index) =>
-      fetch(`http://127.0.0.1:${server.port}/PhoneRecharges`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          ...rechargeBody,
-          phone_number: `55119${String(index).padStart(4, '0')}${endings[index % 4]}`,
-        }),
-      }).then(
-        (response) => {
-          answered += 1;
-          return response.status;
-        },
-        () => 0,
-      ),
-    );
-    await expect.poll(() => answered, { timeout: 10_000, interval: 2 }).toBeGreaterThanOrEqual(40);
-    server.child.kill('SIGKILL');
-    await server.exited;
-    const statuses = await Promise.all(burst);
+    // 300 recharges of 10.00 against 1000.00, half of them to numbers the carrier refuses.
+    const statuses = await killDuringRechargeBurst(server, key, 300, 40);
     expect(statuses.filter((status) => status === 0).length).toBeGreaterThan(0);
 
     const balanced = async () => {

@@ -1,8 +1,8 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asAdmin, rechargeBody } from './helpers/app.js';
+import { asAdmin } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
-import { startServerDespiteDroppedSchemas } from './helpers/process.js';
+import { killDuringRechargeBurst, startServerDespiteDroppedSchemas } from './helpers/process.js';
 import { type Receiver, startReceiver } from './helpers/receiver.js';
 
 const pgTargets = process.env.TEST_DATABASE_URL ? [process.env.TEST_DATABASE_URL] : [];
@@ -70,28 +70,7 @@ describe.each(pgTargets)('webhooks of a server process killed mid-burst (Postgre
       })
     ).json()) as { secret: string };
 
-    const endings = ['1234', '9001', '5678', '9009'];
-    let answered = 0;
-    const burst = Array.from({ length: 200 }, (_, index) =>
-      fetch(`${base}/PhoneRecharges`, {
-        method: 'POST',
-        headers: shop,
-        body: JSON.stringify({
-          ...rechargeBody,
-          phone_number: `55119${String(index).padStart(4, '0')}${endings[index % 4]}`,
-        }),
-      }).then(
-        (response) => {
-          answered += 1;
-          return response.status;
-        },
-        () => 0,
-      ),
-    );
-    await expect.poll(() => answered, { timeout: 10_000, interval: 2 }).toBeGreaterThanOrEqual(60);
-    server.child.kill('SIGKILL');
-    await server.exited;
-    await Promise.all(burst);
+    await killDuringRechargeBurst(server, key, 200, 60);
 
     const again = await start();
     try {

@@ -4,7 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { TEST_ADMIN_KEY } from './app.js';
+import { rechargeBody, TEST_ADMIN_KEY } from './app.js';
 
 /** A script of src/ run as `npm run` would, with all it writes to stdout and stderr. */
 export type ScriptProcess = {
@@ -84,4 +84,39 @@ export async function untilReady(server: ServerProcess, timeout = 10_000): Promi
       () => 0,
     );
   await expect.poll(readiness, { timeout, interval: 100 }).toBe(200);
+}
+
+/**
+ * Sends `count` recharges to `server` at once, half of them to numbers the sandbox carrier credits and a
+ * quarter each to endings it refuses (9001 invalid_number, 9009 carrier_declined), and SIGKILLs the server
+ * once `answeredBefore` of them are answered. The statuses in order, 0 for a request the kill cut off.
+ */
+export async function killDuringRechargeBurst(
+  server: ServerProcess,
+  key: string,
+  count: number,
+  answeredBefore: number,
+): Promise<number[]> {
+  const endings = ['1234', '9001', '5678', '9009'];
+  let answered = 0;
+  const burst = Array.from({ length: count }, (_, index) =>
+    fetch(`http://127.0.0.1:${server.port}/PhoneRecharges`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ...rechargeBody,
+        phone_number: `55119${String(index).padStart(4, '0')}${endings[index % 4]}`,
+      }),
+    }).then(
+      (response) => {
+        answered += 1;
+        return response.status;
+      },
+      () => 0,
+    ),
+  );
+  await expect.poll(() => answered, { timeout: 10_000, interval: 2 }).toBeGreaterThanOrEqual(answeredBefore);
+  server.child.kill('SIGKILL');
+  await server.exited;
+  return await Promise.all(burst);
 }
