@@ -19,17 +19,21 @@ describe.each(databaseTargets)('upgrading to accounts on %s', (target) => {
                   values (${`k_${client}`}, ${client}, ${client}, '{recharges:write}', '\\x00',
                           ${client === 'gone' ? sql`now()` : null})`.execute(db);
       }
-      // busy: 3 recharges today, 5 on one day ten days ago, 9 forty days ago (outside the window).
-      for (const [count, daysAgo] of [
-        [3, 0],
-        [5, 10],
-        [9, 40],
+      // busy: 3 recharges today, 5 on one day ten days ago, 9 forty days ago (outside the window); and
+      // recharges that failed or were reversed, which never count: 6 ten days ago, 2 today.
+      for (const [count, daysAgo, status] of [
+        [3, 0, 'completed'],
+        [5, 10, 'completed'],
+        [9, 40, 'completed'],
+        [4, 10, 'failed'],
+        [2, 10, 'reversed'],
+        [2, 0, 'failed'],
       ] as const) {
         for (let index = 0; index < count; index += 1) {
           await sql`insert into recharges (id, created_at, company_id, product_id, phone_number, value_cents,
                                            client, status, updated_at, next_step, next_attempt_at)
                     values (gen_random_uuid(), now() - make_interval(days => ${daysAgo}), 'claro_11', 'claro_10',
-                            '5511999999999', 1000, 'busy', 'completed', now(), null, null)`.execute(db);
+                            '5511999999999', 1000, 'busy', ${status}, now(), null, null)`.execute(db);
         }
       }
 
@@ -48,10 +52,15 @@ describe.each(databaseTargets)('upgrading to accounts on %s', (target) => {
         select actor_key_id, target, after from audit_events where action = 'account.upgrade'
         order by target`.execute(db);
       expect(events).toEqual([
-        { actor_key_id: 'migration', target: 'busy', after: { credit_limit: 50 } },
-        { actor_key_id: 'migration', target: 'gone', after: { credit_limit: 0 } },
-        { actor_key_id: 'migration', target: 'quiet', after: { credit_limit: 0 } },
+        { actor_key_id: 'migration', target: 'busy', after: { credit_limit_cents: 5000 } },
+        { actor_key_id: 'migration', target: 'gone', after: { credit_limit_cents: 0 } },
+        { actor_key_id: 'migration', target: 'quiet', after: { credit_limit_cents: 0 } },
       ]);
+      // Today's accepted recharges count toward today's daily limits from the first request after it.
+      const { rows: days } = await sql<{ client: string; value_cents: number; count: number }>`
+        select client, value_cents::float8 as value_cents, count from account_days
+        where day = (now() at time zone 'America/Sao_Paulo')::date`.execute(db);
+      expect(days).toEqual([{ client: 'busy', value_cents: 3000, count: 3 }]);
       // Recharges from before accounts were never debited: none is ever refunded.
       const { rows: entries } = await sql<{
         count: number;

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { uuidv7 } from 'uuidv7';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAccountRepository } from '../src/modules/accounts/accounts.repository.js';
 import { createRechargeRepository } from '../src/modules/recharges/recharges.repository.js';
 import {
   asAdmin,
@@ -13,7 +14,7 @@ import {
   type TestApp,
   type TestKey,
 } from './helpers/app.js';
-import { databaseTargets, emptyRecharges } from './helpers/databases.js';
+import { createTestDatabase, databaseTargets, emptyRecharges } from './helpers/databases.js';
 import { expectProblem } from './helpers/problems.js';
 
 type Account = {
@@ -154,11 +155,20 @@ describe.each(databaseTargets)('accounts and the ledger on %s', (target) => {
     expect((await t.app.inject({ url: '/LedgerEntries', headers: noScope.headers })).statusCode).toBe(403);
   });
 
-  it('when a client has never had a key, then its account and a deposit to it are 404', async () => {
+  it('when a client has never had a key, then its account, its entries and a deposit to it are 404', async () => {
     expectProblem(await t.app.inject({ url: '/Accounts?client=nobody', headers: asAdmin }), 404, {
       code: 'not_found',
       detail: 'client nobody has no account (it has never had a key)',
     });
+    expectProblem(await t.app.inject({ url: '/LedgerEntries?client=nobody', headers: asAdmin }), 404, {
+      code: 'not_found',
+      detail: 'client nobody has no account (it has never had a key)',
+    });
+    // A client with an account and no entries yet is an empty page, not a 404.
+    const quiet = await createKey(t.app, { name: `quiet_${clients}`, scopes: ['accounts:read'] });
+    const none = await t.app.inject({ url: `/LedgerEntries?client=${quiet.client}`, headers: asAdmin });
+    expect(none.statusCode).toBe(200);
+    expect(none.json()).toEqual([]);
     const deposit = await postJson(t.app, '/LedgerEntries', { client: 'nobody', type: 'deposit', amount: 5 });
     expect(deposit.statusCode).toBe(404);
     expect((await setLimits({ credit_limit: 0, limits: NO_LIMITS }, 'nobody')).statusCode).toBe(404);
@@ -385,3 +395,24 @@ describe.each(databaseTargets)('accounts and the ledger on %s', (target) => {
     });
   });
 });
+
+describe.each(process.env.TEST_DATABASE_URL ? ['postgres' as const] : [])(
+  'the list of accounts on %s',
+  (target) => {
+    it("when the database sorts text by a language's rules, then accounts are still listed in code-point order", async () => {
+      const database = await createTestDatabase(target);
+      try {
+        const { db } = database;
+        // As on a database created with an ICU locale: 'Shop_B' sorts after '_x' there, before it in "C".
+        await sql`alter table account_days drop constraint account_days_client_fkey`.execute(db);
+        await sql`alter table ledger_entries drop constraint ledger_entries_client_fkey`.execute(db);
+        await sql`alter table accounts alter column client type text collate "en-US-x-icu"`.execute(db);
+        await sql`insert into accounts (client) values ('zeta'), ('_x'), ('Shop_B')`.execute(db);
+        const listed = await createAccountRepository(db).list();
+        expect(listed.map((account) => account.client)).toEqual(['Shop_B', '_x', 'admin', 'zeta']);
+      } finally {
+        await database.close();
+      }
+    });
+  },
+);

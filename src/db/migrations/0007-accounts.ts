@@ -106,8 +106,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   // The upgrade. The bootstrap admin's client has no limit. Every client that already had a key keeps
   // trading: it gets a credit limit equal to its busiest São Paulo day of the last 30 days (zero if it made
-  // no recharge), so nothing it did yesterday is refused today, and nothing beyond that is handed out. Each
-  // grant is in the audit trail; the operator funds the account and lowers the limit from there.
+  // no recharge), so nothing it did yesterday is refused today, and nothing beyond that is handed out. A
+  // day counts what the daily limits count: recharges that were neither failed nor reversed. Each grant is
+  // in the audit trail, in cents as every change to an account is; the operator funds the account and
+  // lowers the limit from there.
   await sql`insert into accounts (client, credit_limit_cents) values ('admin', null)`.execute(db);
   await sql`
     with clients as (
@@ -115,7 +117,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ), days as (
       select client, sum(value_cents) as value_cents
       from recharges
-      where created_at > statement_timestamp() - interval '30 days'
+      where created_at > statement_timestamp() - interval '30 days' and status not in ('failed', 'reversed')
       group by client, (created_at at time zone 'America/Sao_Paulo')::date
     ), granted as (
       insert into accounts (client, credit_limit_cents)
@@ -125,8 +127,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
     insert into audit_events (actor_key_id, actor_client, action, target, before, after)
     select 'migration', 'admin', 'account.upgrade', client, null,
-           jsonb_build_object('credit_limit', (credit_limit_cents / 100.0)::float8)
+           jsonb_build_object('credit_limit_cents', credit_limit_cents)
     from granted
+  `.execute(db);
+  // Today's recharges, made before the upgrade, count toward today's daily limits as later ones will.
+  await sql`
+    insert into account_days (client, day, value_cents, count)
+    select r.client, (r.created_at at time zone 'America/Sao_Paulo')::date, sum(r.value_cents), count(*)
+    from recharges r join accounts a on a.client = r.client
+    where (r.created_at at time zone 'America/Sao_Paulo')::date
+            = (statement_timestamp() at time zone 'America/Sao_Paulo')::date
+      and r.status not in ('failed', 'reversed')
+    group by 1, 2
   `.execute(db);
 }
 

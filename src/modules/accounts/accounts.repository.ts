@@ -58,9 +58,8 @@ export function createAccountRepository(db: Kysely<DB>) {
     },
 
     async list(): Promise<AccountRecord[]> {
-      const { rows } = await sql<AccountRecord>`select ${ACCOUNT} from accounts a order by a.client`.execute(
-        db,
-      );
+      const { rows } =
+        await sql<AccountRecord>`select ${ACCOUNT} from accounts a order by a.client collate "C"`.execute(db);
       return rows;
     },
 

@@ -103,7 +103,7 @@ export function createAccountService({
       });
     },
 
-    /** Entries newest first: the caller's own, or an admin's of `client` or of every client. */
+    /** Entries newest first: the caller's own, or an admin's of `client` (404 if it has no account) or of all. */
     async listEntries(
       principal: Principal,
       limit: number,
@@ -115,6 +115,8 @@ export function createAccountService({
       const whose = client ?? (isAdmin(principal) ? null : principal.client);
       const before = cursor === undefined ? undefined : readCursor(cursor);
       const { items, last } = pageOf(await accounts.listEntries(whose, limit + 1, before), limit);
+      // A client named that has no entries may have no account either: that is a 404, as for GET /Accounts.
+      if (items.length === 0 && client !== undefined) await requireAccount(client);
       return { items, nextCursor: last ? encodeCursor([last.id]) : null };
     },
 
