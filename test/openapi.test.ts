@@ -32,7 +32,7 @@ const STATUSES: Record<string, number[]> = {
   listLedgerEntries: [200, 400, ...KEYED],
   createWebhookEndpoint: [201, ...BODY, 409, 422, ...KEYED],
   listWebhookEndpoints: [200, ...KEYED],
-  replaceWebhookEndpoint: [200, ...BODY, 404, 422, ...KEYED],
+  replaceWebhookEndpoint: [200, ...BODY, 404, 409, 422, ...KEYED],
   deleteWebhookEndpoint: [204, 400, 404, ...KEYED],
   listWebhookDeliveries: [200, 400, ...KEYED],
   resendWebhookMessage: [202, 400, 404, ...KEYED],

@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PREVIOUS_SECRETS } from '../src/modules/webhooks/webhooks.schemas.js';
 import {
   asAdmin,
   createKey,
@@ -286,6 +288,56 @@ describe.each(databaseTargets)('webhooks on %s', (target) => {
       shop.headers,
     );
     expect(plain.json().secret).toBeUndefined();
+  });
+
+  it('when the secret is rotated again within a day, then every secret rotated out that day still signs, up to a bound', async () => {
+    const shop = await newShop();
+    const endpoint = await register(shop, { url: receiver.url() });
+    const rotate = () =>
+      putJson(
+        t.app,
+        `/WebhookEndpoints?id=${endpoint.id}`,
+        { url: receiver.url(), events: ['phone_recharge.completed'], rotate_secret: true },
+        shop.headers,
+      );
+    const secrets = [String(endpoint.secret)];
+    for (let index = 0; index < MAX_PREVIOUS_SECRETS; index += 1) {
+      const rotated = await rotate();
+      expect(rotated.statusCode).toBe(200);
+      secrets.push(String((rotated.json() as Endpoint).secret));
+    }
+    // One more would silence a secret before its day is up: refused, and the secrets stay as they were.
+    const refused = await rotate();
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'conflict' });
+
+    const signatures = async (ending: string) => {
+      const made = await recharge(shop, ending);
+      const [entry] = await until(
+        () => receivedFor(made.id),
+        (list) => list.length === 1,
+      );
+      if (!entry) throw new Error('not received');
+      return entry;
+    };
+    const entry = await signatures('1234');
+    expect(entry.headers['webhook-signature']?.split(' ')).toHaveLength(MAX_PREVIOUS_SECRETS + 1);
+    for (const secret of secrets) {
+      expect(new Webhook(secret).verify(entry.body, entry.headers)).toMatchObject({
+        type: 'phone_recharge.completed',
+      });
+    }
+
+    // A day later the old secrets stop signing, and rotating is possible again.
+    await sql`update webhook_endpoints
+              set previous_secrets = (select jsonb_agg(jsonb_set(p, '{until}', to_jsonb(now() - interval '1 second')))
+                                      from jsonb_array_elements(previous_secrets) p),
+                  previous_secret_until = now() - interval '1 second'
+              where id = ${endpoint.id}`.execute(t.database.db);
+    const later = await signatures('5678');
+    expect(later.headers['webhook-signature']?.split(' ')).toHaveLength(1);
+    expect(new Webhook(secrets.at(-1) ?? '').verify(later.body, later.headers)).toBeTruthy();
+    expect((await rotate()).statusCode).toBe(200);
   });
 
   it('when the receiver fails or redirects, then it is tried again on schedule with the same webhook-id, and a redirect is not followed', async () => {

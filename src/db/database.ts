@@ -129,8 +129,15 @@ export interface WebhookEndpointsTable {
   events: string[];
   status: 'active' | 'disabled';
   secret: string;
+  /** The latest secret rotated out, for a revision from before `previous_secrets`. */
   previous_secret: string | null;
   previous_secret_until: Date | null;
+  /** Every secret rotated out that still signs, each with the instant it stops (migration 0011). */
+  previous_secrets: ColumnType<
+    { secret: string; until: string }[],
+    never,
+    { secret: string; until: string }[]
+  >;
   created_at: ColumnType<Date, never, never>;
   updated_at: ColumnType<Date, never, Date>;
 }

@@ -10,6 +10,7 @@ import * as accounts from './migrations/0007-accounts.js';
 import * as webhooks from './migrations/0008-webhooks.js';
 import * as claimInDueOrder from './migrations/0009-claim-in-due-order.js';
 import * as cooldownAfterAccepted from './migrations/0010-cooldown-after-accepted.js';
+import * as webhookSecrets from './migrations/0011-webhook-secrets.js';
 import { sqlStateOf } from './sql-state.js';
 
 // Listed, not read from a folder, so the same code runs from src/ under tsx and from dist/ under node.
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '0008-webhooks': webhooks,
   '0009-claim-in-due-order': claimInDueOrder,
   '0010-cooldown-after-accepted': cooldownAfterAccepted,
+  '0011-webhook-secrets': webhookSecrets,
 };
 
 /** Kysely's migrator over this service's migrations, in the connection's current schema. */

@@ -17,7 +17,7 @@ function message(url: string, attempts: number): ClaimedMessage {
     endpoint_id: 'ep_5f0c6f0a8a4e7c1d9b2f3e5a',
     url,
     secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-    previous_secret: null,
+    previous_secrets: [],
     type: 'phone_recharge.completed',
     attempts,
     created_at: new Date(),

@@ -8,7 +8,8 @@ export type ClaimedMessage = {
   endpoint_id: string;
   url: string;
   secret: string;
-  previous_secret: string | null;
+  /** Secrets rotated out less than a day ago: they sign beside `secret`. */
+  previous_secrets: string[];
   type: string;
   attempts: number;
   created_at: Date;
@@ -59,7 +60,10 @@ const CLAIM = `
   from due, webhook_endpoints e, recharges r
   where m.id = due.id and e.id = m.endpoint_id and r.id = m.recharge_id
   returning m.id, m.endpoint_id, e.url, e.secret,
-            case when e.previous_secret_until > statement_timestamp() then e.previous_secret end as previous_secret,
+            array(select p->>'secret' from jsonb_array_elements(e.previous_secrets) p
+                  where (p->>'until')::timestamptz > statement_timestamp()
+                  union
+                  select e.previous_secret where e.previous_secret_until > statement_timestamp()) as previous_secrets,
             m.type, m.attempts, m.created_at,
             r.id as recharge_id, r.created_at as recharge_created_at, r.company_id, r.product_id, r.phone_number,
             r.value_cents, m.recharge_status, m.recharge_updated_at, m.recharge_failure_code`;
@@ -89,7 +93,7 @@ export function createDeliveryRepository(db: Kysely<DB>) {
         endpoint_id: row.endpoint_id as string,
         url: row.url as string,
         secret: row.secret as string,
-        previous_secret: (row.previous_secret as string | null) ?? null,
+        previous_secrets: row.previous_secrets as string[],
         type: row.type as string,
         attempts: row.attempts as number,
         created_at: row.created_at as Date,

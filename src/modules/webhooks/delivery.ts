@@ -117,7 +117,7 @@ export function createDeliveryEngine(options: DeliveryOptions) {
   async function send(message: ClaimedMessage): Promise<AttemptOutcome> {
     const body = messageBody(message);
     const timestamp = Math.floor(Date.now() / 1000);
-    const secrets = message.previous_secret ? [message.secret, message.previous_secret] : [message.secret];
+    const secrets = [message.secret, ...message.previous_secrets];
     let responseStatus: number | null = null;
     const started = performance.now();
     try {

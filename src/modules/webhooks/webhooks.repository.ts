@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB, WebhookMessageStatus } from '../../db/database.js';
+import { MAX_PREVIOUS_SECRETS } from './webhooks.schemas.js';
 
 export type EndpointRecord = {
   id: string;
@@ -34,6 +35,24 @@ const MESSAGE_COLUMNS = [
   'next_attempt_at',
   'created_at',
 ] as const;
+
+type PreviousSecret = { secret: string; until: string };
+
+/**
+ * An endpoint row's rotated-out secrets that still sign, as a jsonb array: the live ones of
+ * `previous_secrets`, and `previous_secret` if a revision from before that column rotated it out.
+ */
+const LIVE_PREVIOUS_SECRETS = sql`(
+  select coalesce(jsonb_agg(live.p), '[]'::jsonb) from (
+    select p from jsonb_array_elements(webhook_endpoints.previous_secrets) p
+    where (p->>'until')::timestamptz > statement_timestamp()
+    union all
+    select jsonb_build_object('secret', webhook_endpoints.previous_secret,
+                              'until', webhook_endpoints.previous_secret_until)
+    where webhook_endpoints.previous_secret_until > statement_timestamp()
+      and not webhook_endpoints.previous_secrets
+                @> jsonb_build_array(jsonb_build_object('secret', webhook_endpoints.previous_secret))
+  ) live)`;
 
 export function createWebhookRepository(db: Kysely<DB>) {
   return {
@@ -80,7 +99,9 @@ export function createWebhookRepository(db: Kysely<DB>) {
 
     /**
      * Replaces an endpoint's URL and events and makes it active; with `newSecret`, the current secret keeps
-     * signing beside it until `previousUntil`.
+     * signing beside it until `previousUntil`, as do those rotated out before it whose day is not up. A
+     * rotation that would leave more than `MAX_PREVIOUS_SECRETS` of those changes nothing: null, as for an
+     * endpoint that is not there.
      */
     async replaceEndpoint(
       id: string,
@@ -99,10 +120,17 @@ export function createWebhookRepository(db: Kysely<DB>) {
                 secret: change.newSecret,
                 previous_secret: eb.ref('secret'),
                 previous_secret_until: change.previousUntil,
+                previous_secrets: sql<PreviousSecret[]>`${LIVE_PREVIOUS_SECRETS} || jsonb_build_array(
+                  jsonb_build_object('secret', webhook_endpoints.secret, 'until', ${change.previousUntil}::timestamptz))`,
               }
             : {}),
         }))
         .where('id', '=', id);
+      if (change.newSecret) {
+        query = query.where(
+          sql<boolean>`jsonb_array_length(${LIVE_PREVIOUS_SECRETS}) < ${MAX_PREVIOUS_SECRETS}`,
+        );
+      }
       if (client !== null) query = query.where('client', '=', client);
       return (await query.returning(ENDPOINT_COLUMNS).executeTakeFirst()) ?? null;
     },

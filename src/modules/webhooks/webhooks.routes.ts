@@ -10,6 +10,7 @@ import {
   DeliveriesQuerySchema,
   EndpointIdQuerySchema,
   MAX_ENDPOINTS_PER_CLIENT,
+  MAX_PREVIOUS_SECRETS,
   MessageIdQuerySchema,
   type WebhookEndpoint,
   WebhookEndpointInputSchema,
@@ -95,7 +96,13 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ service: WebhookService 
             Type.Union([WithSecretRef, EndpointRef]),
             'The endpoint; with rotate_secret, its new secret',
           ),
-          ...problems(NO_ENDPOINT, URL_REFUSED),
+          ...problems(
+            NO_ENDPOINT,
+            URL_REFUSED,
+            conflict(
+              `the secret was rotated ${MAX_PREVIOUS_SECRETS} times in the last 24 hours and each old one still signs; rotate again once the oldest stops`,
+            ),
+          ),
         },
       },
     },

@@ -6,6 +6,8 @@ export const EVENTS = [
   'phone_recharge.reversed',
 ] as const;
 export const MAX_ENDPOINTS_PER_CLIENT = 10;
+/** How many secrets rotated out may sign at once beside the current one: it bounds every message's header. */
+export const MAX_PREVIOUS_SECRETS = 9;
 export const DEFAULT_PAGE_SIZE = 100;
 
 const EventsSchema = Type.Array(Type.Union(EVENTS.map((event) => Type.Literal(event))), {

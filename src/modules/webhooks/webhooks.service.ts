@@ -6,7 +6,7 @@ import { conflict, notFound, webhookUrlNotAllowed } from '../../shared/errors.js
 import { generateSecret } from './signing.js';
 import type { UrlGuard } from './url-guard.js';
 import type { EndpointRecord, MessageRecord, WebhookRepository } from './webhooks.repository.js';
-import { EVENTS, MAX_ENDPOINTS_PER_CLIENT } from './webhooks.schemas.js';
+import { EVENTS, MAX_ENDPOINTS_PER_CLIENT, MAX_PREVIOUS_SECRETS } from './webhooks.schemas.js';
 
 /** How long an old secret keeps signing beside the new one after a rotation. */
 export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
@@ -79,7 +79,14 @@ export function createWebhookService({
         newSecret: secret,
         previousUntil: new Date(now().getTime() + ROTATION_OVERLAP_MS),
       });
-      if (!endpoint) throw notFound('no such webhook endpoint');
+      if (!endpoint) {
+        if (secret && (await webhooks.findEndpoint(id, visibleClient(principal)))) {
+          throw conflict(
+            `the secret was rotated ${MAX_PREVIOUS_SECRETS} times in the last 24 hours and each old one still signs; rotate again once the oldest stops`,
+          );
+        }
+        throw notFound('no such webhook endpoint');
+      }
       return secret ? { endpoint, secret } : { endpoint };
     },
 
