@@ -1,15 +1,14 @@
 import { buildApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { generateApiKey } from './modules/api-keys/index.js';
+import { exitOnStartupProblem } from './startup.js';
 
 // Entry point: configuration, app, listen; on SIGTERM/SIGINT stop accepting, drain, close pools, exit 0.
 let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig();
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`recharge-api: ${error.message}\n`);
-  process.exit(1);
+  exitOnStartupProblem('recharge-api', error);
 }
 
 if (!config.adminApiKey && config.nodeEnv !== 'production') {
@@ -22,7 +21,7 @@ if (!config.adminApiKey && config.nodeEnv !== 'production') {
   );
 }
 
-const app = await buildApp(config);
+const app = await buildApp(config).catch((error: unknown) => exitOnStartupProblem('recharge-api', error));
 
 let closing = false;
 async function shutdown(signal: NodeJS.Signals) {

@@ -1,11 +1,12 @@
 import Fastify from 'fastify';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createLifecycle } from './lifecycle.js';
 import { loggingOptions } from './logging.js';
 import { healthPlugin } from './plugins/health.js';
 import { createMetrics, serveMetricsPort } from './plugins/metrics.js';
+import { exitOnStartupProblem } from './startup.js';
 
 // `npm run worker`: the dispatcher and the webhook delivery alone, for a deployment that keeps them apart from
 // the API (whose instances then run with DISPATCHER=off). It serves /healthz and /readyz on PORT for the
@@ -14,9 +15,7 @@ let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig({ ...process.env, DISPATCHER: 'on' });
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`recharge-api worker: ${error.message}\n`);
-  process.exit(1);
+  exitOnStartupProblem('recharge-api worker', error);
 }
 
 const app = Fastify(loggingOptions(config, { level: config.logLevel }));
@@ -24,8 +23,10 @@ const database = await createDatabase({
   url: config.databaseUrl,
   dataDir: config.dataDir,
   poolSize: config.dbPoolSize,
-});
-await migrateToLatest(database.db);
+}).catch((error: unknown) => exitOnStartupProblem('recharge-api worker', error));
+await migrateToLatest(database.db).catch((error: unknown) =>
+  exitOnStartupProblem('recharge-api worker', error),
+);
 const metrics = createMetrics({ poolStats: database.poolStats });
 const lifecycle = createLifecycle(config, database, app.log, metrics);
 await app.register(healthPlugin, { isReady: database.ping });

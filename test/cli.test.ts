@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -92,7 +92,7 @@ describe('npm run apikey', () => {
     expect(await run(['create', '--name', 'admin', '--scopes', 'recharges:read'], env)).toEqual({
       code: 1,
       out: '',
-      err: 'the client defaults to the name, and admin is reserved for the bootstrap admin key: give another client\n',
+      err: 'the client defaults to the name, and admin is reserved for the bootstrap admin key: give another client (client: must not be admin)\n',
     });
   });
 
@@ -111,6 +111,48 @@ describe('npm run apikey', () => {
   it('when the configuration is bad, then it exits 2 naming the variable', async () => {
     const result = await run(['list'], { DATABASE_URL: 'mysql://nope' });
     expect(result).toMatchObject({ code: 2, err: expect.stringContaining('DATABASE_URL') });
+  });
+
+  it('when asked for help, then it prints the usage and exits 0', async () => {
+    for (const cli of [runApiKeyCli, runAccountCli]) {
+      const result = await run(['--help'], { DATA_DIR: 'unused', NODE_ENV: 'test' }, cli);
+      expect(result).toMatchObject({ code: 0, out: expect.stringContaining('usage:'), err: '' });
+    }
+  });
+
+  it('when the database cannot be reached, then it exits 1 with one line naming the address', async () => {
+    // Port 1 on the loopback refuses at once.
+    const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', NODE_ENV: 'test' };
+    for (const cli of [runApiKeyCli, runAccountCli]) {
+      const result = await run(cli === runApiKeyCli ? ['list'] : ['show', '--client', 'x'], env, cli);
+      expect(result).toEqual({
+        code: 1,
+        out: '',
+        err: 'the database cannot be reached (ECONNREFUSED 127.0.0.1:1)\n',
+      });
+    }
+  });
+
+  it('when the embedded database is open in another process, then it exits 1 and changes nothing', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'apikey-cli-'));
+    const server = await createDatabase({ dataDir });
+    try {
+      // As if a server had it: a lock naming a process that runs (this one's parent).
+      await server.close();
+      await writeFile(path.join(dataDir, 'recharge-api.lock'), `${process.ppid}\n`);
+      const result = await run(['create', '--name', 'late', '--scopes', 'recharges:read'], {
+        DATA_DIR: dataDir,
+        NODE_ENV: 'test',
+      });
+      expect(result.code).toBe(1);
+      expect(result.out).toBe('');
+      expect(result.err).toContain(`is already open by process ${process.ppid}`);
+    } finally {
+      await rm(path.join(dataDir, 'recharge-api.lock'), { force: true });
+    }
+    const listed = await run(['list'], { DATA_DIR: dataDir, NODE_ENV: 'test' });
+    expect(listed).toMatchObject({ code: 0 });
+    expect(listed.out).not.toContain('late');
   });
 });
 

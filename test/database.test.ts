@@ -124,4 +124,21 @@ describe('a PGlite data directory', () => {
     expect(rows).toEqual([{ n: 42 }]);
     await second.close();
   });
+
+  it('is opened by one holder at a time; a lock left by a process that died is taken over', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { spawnSync } = await import('node:child_process');
+    const dataDir = await mkdtemp(`${tmpdir()}/pglite-`);
+    const first = await createDatabase({ dataDir });
+    await expect(createDatabase({ dataDir })).rejects.toThrow(`is already open by process ${process.pid}`);
+    await first.close();
+
+    // A process that has exited, as one killed while it held the directory.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    await writeFile(`${dataDir}/recharge-api.lock`, `${dead}\n`);
+    const again = await createDatabase({ dataDir });
+    expect((await sql<{ one: number }>`select 1 as one`.execute(again.db)).rows).toEqual([{ one: 1 }]);
+    await again.close();
+  });
 });

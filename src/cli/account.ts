@@ -1,18 +1,14 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfig } from '../config.js';
-import { createDatabase } from '../db/database.js';
-import { migrateToLatest } from '../db/migrate.js';
 import {
   accountToApi,
   createAccountServiceOn,
   entryToApi,
   type NewEntry,
 } from '../modules/accounts/index.js';
-import { AppError } from '../shared/errors.js';
 import { parseDecimalToCents } from '../shared/money.js';
 import { MAX_ACCOUNT_AMOUNT } from '../shared/schemas.js';
-import { OPERATOR, type Output, runAsMain } from './operator.js';
+import { OPERATOR, type Output, openCommand, reportFailure, runAsMain } from './operator.js';
 
 const USAGE = `usage:
   npm run account -- show --client CLIENT
@@ -21,18 +17,10 @@ const USAGE = `usage:
 
 /** Operators' deposits and adjustments on the configured database, as POST /LedgerEntries makes them. */
 export async function runAccountCli(argv: string[], env: NodeJS.ProcessEnv, output: Output): Promise<number> {
-  let config: Config;
-  let parsed: ReturnType<typeof parse>;
+  const opened = await openCommand(argv, env, output, USAGE, parse);
+  if (typeof opened === 'number') return opened;
+  const { parsed, database } = opened;
   try {
-    config = loadConfig(env);
-    parsed = parse(argv);
-  } catch (error) {
-    output.err(`${(error as Error).message}\n${error instanceof ConfigError ? '' : USAGE}\n`);
-    return 2;
-  }
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  try {
-    await migrateToLatest(database.db);
     const accounts = createAccountServiceOn(database.db);
     if (parsed.command === 'show') {
       const account = await accounts.read(OPERATOR, parsed.client);
@@ -45,12 +33,7 @@ export async function runAccountCli(argv: string[], env: NodeJS.ProcessEnv, outp
     }
     return 0;
   } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    const fields = (error.errors ?? [])
-      .map((field) => ` (${field.path.slice(1)}: ${field.message})`)
-      .join('');
-    output.err(`${error.detail}${fields}\n`);
-    return 1;
+    return reportFailure(error, output);
   } finally {
     await database.close();
   }

@@ -1,9 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { type Config, ConfigError, loadConfig } from '../config.js';
-import { createDatabase } from '../db/database.js';
-import { migrateToLatest } from '../db/migrate.js';
 import {
   createApiKeyServiceOn,
   createLocalRevocationBus,
@@ -16,8 +13,7 @@ import { createAjv } from '../plugins/validation.js';
 import { createRedis } from '../redis.js';
 import { createRedisBroadcast } from '../redis-broadcast.js';
 import { SCOPES } from '../shared/access.js';
-import { AppError } from '../shared/errors.js';
-import { OPERATOR, type Output, runAsMain } from './operator.js';
+import { OPERATOR, type Output, openCommand, reportFailure, runAsMain } from './operator.js';
 
 const USAGE = `usage:
   npm run apikey -- create --name NAME [--client CLIENT] --scopes SCOPE[,SCOPE...]
@@ -27,21 +23,13 @@ scopes: ${SCOPES.join(', ')}`;
 
 /** Operators' key management on the configured database; returns the process exit code. */
 export async function runApiKeyCli(argv: string[], env: NodeJS.ProcessEnv, output: Output): Promise<number> {
-  let config: Config;
-  let parsed: ReturnType<typeof parse>;
-  try {
-    config = loadConfig(env);
-    parsed = parse(argv);
-  } catch (error) {
-    output.err(`${(error as Error).message}\n${error instanceof ConfigError ? '' : USAGE}\n`);
-    return 2;
-  }
-  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const opened = await openCommand(argv, env, output, USAGE, parse);
+  if (typeof opened === 'number') return opened;
+  const { config, parsed, database } = opened;
   const log = pino({ level: 'warn' }, pino.destination(2));
   const redis = config.redisUrl ? createRedis(config.redisUrl, log) : undefined;
   let revocations: RevocationBus = createLocalRevocationBus();
   try {
-    await migrateToLatest(database.db);
     if (redis) {
       // Redis only carries the news of a revocation; the database is the record. Without Redis the command
       // still does its work, and says how soon the instances find out (docs/operations.md).
@@ -70,9 +58,7 @@ export async function runApiKeyCli(argv: string[], env: NodeJS.ProcessEnv, outpu
     }
     return 0;
   } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    output.err(`${error.detail}\n`);
-    return 1;
+    return reportFailure(error, output);
   } finally {
     await revocations.close();
     redis?.disconnect();

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { type ColumnType, Kysely, type LogEvent, sql } from 'kysely';
+import { lockDataDir } from './data-dir-lock.js';
 import { listenOn } from './listen.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import { createPool, postgresDialect } from './postgres-dialect.js';
@@ -221,7 +222,9 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
         if (event.level === 'query') options.onQuery?.(event.query.sql, event.query.parameters);
       }
     : undefined;
-  const dialect = pool ? postgresDialect(pool) : await pgliteDialect(options);
+  const { dialect, release } = pool
+    ? { dialect: postgresDialect(pool), release: async () => {} }
+    : await pgliteDialect(options);
   const db = new Kysely<DB>({ dialect, ...(log ? { log } : {}) });
   return {
     db,
@@ -238,12 +241,24 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null,
     listen: (channel, onNotify) =>
       options.url ? listenOn(options.url, channel, onNotify) : { close: async () => {} },
-    close: () => db.destroy(),
+    async close() {
+      await db.destroy();
+      await release();
+    },
   };
 }
 
 async function pgliteDialect(options: DatabaseOptions) {
   const dataDir = options.dataDir ?? 'memory://';
-  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
-  return new PGliteDialect(await PGlite.create(dataDir));
+  if (dataDir.startsWith('memory://')) {
+    return { dialect: new PGliteDialect(await PGlite.create(dataDir)), release: async () => {} };
+  }
+  await mkdir(dataDir, { recursive: true });
+  const release = await lockDataDir(dataDir);
+  try {
+    return { dialect: new PGliteDialect(await PGlite.create(dataDir)), release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }
