@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import ipaddr from 'ipaddr.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -177,10 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisPrefix: parsed.REDIS_PREFIX,
     adminApiKey: parsed.ADMIN_API_KEY,
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
-    corsOrigins:
-      parsed.CORS_ORIGINS?.split(',')
-        .map((origin) => origin.trim())
-        .filter(Boolean) ?? [],
+    corsOrigins: parseCorsOrigins(parsed.CORS_ORIGINS),
     logLevel: parsed.LOG_LEVEL,
     bodyLimitBytes: parsed.BODY_LIMIT,
     rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
@@ -232,8 +230,47 @@ function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
     const hops = Number(value);
     return (_address, hop) => hop < hops;
   }
-  return value
+  const entries = value
     .split(',')
     .map((address) => address.trim())
     .filter(Boolean);
+  for (const entry of entries) {
+    // Checked here so that a typo stops start-up with this message, not later inside proxy-addr; IPv4 in
+    // its four-part form only ('1.2.3' is a valid address to inet_aton, and surely a typo here).
+    const valid =
+      ipaddr.IPv4.isValidFourPartDecimal(entry) ||
+      ipaddr.IPv4.isValidCIDRFourPartDecimal(entry) ||
+      ipaddr.IPv6.isValid(entry) ||
+      ipaddr.IPv6.isValidCIDR(entry);
+    if (!valid) {
+      throw new ConfigError(
+        `invalid environment variable TRUST_PROXY: ${entry} is not an IP address or CIDR range`,
+      );
+    }
+  }
+  return entries;
+}
+
+/**
+ * Origins exactly as a browser sends them (scheme, lower-case host, port, no path): the CORS plugin compares
+ * them as strings, so one written otherwise would match nothing and fail silently.
+ */
+function parseCorsOrigins(value: string | undefined): string[] {
+  const origins = (value ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    let valid = false;
+    if (URL.canParse(origin)) {
+      const url = new URL(origin);
+      valid = (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === origin;
+    }
+    if (!valid) {
+      throw new ConfigError(
+        `invalid environment variable CORS_ORIGINS: ${origin} is not an origin such as https://shop.example.com (scheme, lower-case host and port; no path or trailing slash)`,
+      );
+    }
+  }
+  return origins;
 }

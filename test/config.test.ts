@@ -277,4 +277,44 @@ describe('loadConfig', () => {
     expect([trust('10.0.0.1', 0), trust('10.0.0.2', 1)]).toEqual([true, false]);
     expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY/);
   });
+
+  it.each(['abc', '10.0.0.0/33', '1.2.3', '::1/129', '10.0.0.0/8/8', '10.0.0.1, 300.0.0.1'])(
+    'when TRUST_PROXY is %j, then start-up stops naming the variable, not deep inside the proxy check',
+    (value) => {
+      expect(() => loadConfig({ TRUST_PROXY: value })).toThrow(
+        /^invalid environment variable TRUST_PROXY: .* is not an IP address or CIDR range$/,
+      );
+    },
+  );
+
+  it('reads TRUST_PROXY addresses and ranges of both families', () => {
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1, ::1, fd00::/8' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+      '::1',
+      'fd00::/8',
+    ]);
+  });
+
+  it.each([
+    'https://shop.example.com/',
+    'https://Shop.example.com',
+    'shop.example.com',
+    '*',
+    'ftp://x.example',
+  ])(
+    'when CORS_ORIGINS holds %j, which no browser sends as an origin, then start-up stops naming it',
+    (origin) => {
+      expect(() => loadConfig({ CORS_ORIGINS: `https://a.example, ${origin}` })).toThrow(
+        /^invalid environment variable CORS_ORIGINS: /,
+      );
+    },
+  );
+
+  it('reads CORS_ORIGINS with ports', () => {
+    expect(loadConfig({ CORS_ORIGINS: 'https://a.example:8443,http://localhost:5173' }).corsOrigins).toEqual([
+      'https://a.example:8443',
+      'http://localhost:5173',
+    ]);
+  });
 });
