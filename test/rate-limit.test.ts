@@ -102,17 +102,22 @@ describe('rate limits, in process', () => {
     withApp({ RATE_LIMIT_PER_MINUTE: '3' }, async ({ app }) => {
       const from = (remoteAddress: string, url: string) =>
         app.inject({ method: 'GET', url, remoteAddress, headers: { authorization: undefined } });
-      expect(limitHeaders(await from('10.0.0.1', '/healthz'))).toMatchObject({ limit: '3', remaining: '2' });
-      expect((await from('10.0.0.1', '/readyz')).statusCode).toBe(200);
+      expect(limitHeaders(await from('10.0.0.1', '/openapi.json'))).toMatchObject({
+        limit: '3',
+        remaining: '2',
+      });
+      expect((await from('10.0.0.1', '/openapi.json')).statusCode).toBe(200);
       const missing = await from('10.0.0.1', '/nowhere');
       expect(missing.statusCode).toBe(404);
       expect(limitHeaders(missing)).toMatchObject({ remaining: '0' });
       expectRateLimited(
-        await from('10.0.0.1', '/healthz'),
+        await from('10.0.0.1', '/openapi.json'),
         'without an API key, this address may send 3 requests a minute',
       );
+      // The platform's probes are never limited: a 429 would restart a healthy instance.
+      expect((await from('10.0.0.1', '/healthz')).statusCode).toBe(200);
 
-      expect((await from('10.0.0.2', '/healthz')).statusCode).toBe(200);
+      expect((await from('10.0.0.2', '/openapi.json')).statusCode).toBe(200);
       // The address's anonymous budget is not its keys' budget.
       const keyed = await app.inject({ method: 'GET', url: '/CompanyProducts', remoteAddress: '10.0.0.1' });
       expect(keyed.statusCode).toBe(200);
@@ -133,6 +138,30 @@ describe('rate limits, in process', () => {
       expect((await from('10.0.0.5', asAdmin.authorization)).statusCode).toBe(429);
       expect((await from('10.0.0.6', asAdmin.authorization)).statusCode).toBe(200);
     }));
+
+  it('when an address is over every limit, then the platform probes from it still answer, and probes at once share one database ping', async () => {
+    let pings = 0;
+    const t = await createTestApp(
+      'pglite',
+      { RATE_LIMIT_PER_MINUTE: '2', RATE_LIMIT_PER_IP_PER_MINUTE: '3' },
+      { onQuery: (text) => (pings += text.trim() === 'select 1' ? 1 : 0) },
+    );
+    try {
+      const from = (url: string) => t.app.inject({ method: 'GET', url, remoteAddress: '10.0.0.7' });
+      for (let i = 0; i < 3; i++) await from('/CompanyProducts');
+      expect((await from('/CompanyProducts')).statusCode).toBe(429);
+      for (let i = 0; i < 5; i++) {
+        expect((await from('/healthz')).statusCode).toBe(200);
+        expect((await from('/readyz')).statusCode).toBe(200);
+      }
+      pings = 0;
+      const together = await Promise.all(Array.from({ length: 20 }, () => from('/readyz')));
+      expect(together.map((response) => response.statusCode)).toEqual(Array(20).fill(200));
+      expect(pings).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
 
   it('when callers share an IPv6 /64, or write one IPv4 address as IPv6, then they count as one address', () =>
     withApp({ RATE_LIMIT_PER_IP_PER_MINUTE: '2' }, async ({ app }) => {

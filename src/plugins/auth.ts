@@ -58,12 +58,13 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
   app.decorateRequest('principal', undefined);
   // One hook for the three steps: each hook Fastify runs costs every request (docs/performance.md). It is
   // synchronous when the key is known and the counters in memory: no promise per request (sync-first.ts).
-  app.addHook('onRequest', (request, reply, done) =>
+  app.addHook('onRequest', (request, reply, done) => {
+    if (routeConfigOf(request).probe) return done();
     settle(
       andThen(beforeAuth?.(request, reply), () => andThen(check(request), () => afterAuth?.(request, reply))),
       done,
-    ),
-  );
+    );
+  });
 
   function check(request: FastifyRequest): MaybePromise<void> {
     // No scope: a public route, or no route at all (404 comes before 401).

@@ -7,12 +7,24 @@ import { success } from '../shared/openapi.js';
 
 const Status = Type.Object({ status: Type.String() });
 
-/** Liveness answers while the process runs; readiness asks the database. */
+/**
+ * Liveness answers while the process runs; readiness asks the database. The probes are not rate-limited
+ * (route.ts, `probe`), so however many /readyz come at once, they share one question to the database: it
+ * holds at most one connection for them, and each answer is as fresh as a probe's own.
+ */
 export const healthPlugin = fp(
   async (app: FastifyInstance, { isReady }: { isReady: () => Promise<boolean> }) => {
+    let asking: Promise<boolean> | undefined;
+    const readiness = () => {
+      asking ??= isReady().finally(() => {
+        asking = undefined;
+      });
+      return asking;
+    };
     app.get(
       '/healthz',
       {
+        config: { probe: true },
         schema: {
           tags: ['operations'],
           summary: 'Liveness',
@@ -25,6 +37,7 @@ export const healthPlugin = fp(
     app.get(
       '/readyz',
       {
+        config: { probe: true },
         schema: {
           tags: ['operations'],
           summary: 'Readiness: 200 when the database answers',
@@ -33,7 +46,7 @@ export const healthPlugin = fp(
         },
       },
       async () => {
-        if (!(await isReady())) throw unavailable();
+        if (!(await readiness())) throw unavailable();
         return { status: 'ready' };
       },
     );

@@ -7,6 +7,11 @@ declare module 'fastify' {
      * client's recharge budget applies (rate-limit.ts) and /metrics counts its outcomes (metrics.ts).
      */
     sellsCredit?: boolean;
+    /**
+     * A platform's probe (/healthz, /readyz): never rate-limited, since a 429 would get a healthy instance
+     * restarted or taken out of rotation. What it costs is bounded by the route itself (health.ts).
+     */
+    probe?: boolean;
   }
 }
 
