@@ -38,9 +38,11 @@ locals {
     PGPASSWORD    = "database-password"
     REDIS_URL     = "redis-url"
   }
-  # The worker serves no authenticated API, so it gets no admin key.
+  # The worker serves no authenticated API, so it gets no admin key, and its metrics only on METRICS_PORT,
+  # which Cloud Run does not expose: a scraper in the instance (the Managed Prometheus sidecar) reads them.
   worker_env = merge(local.common_env, {
-    DISPATCHER = "on"
+    DISPATCHER   = "on"
+    METRICS_PORT = "9464"
   })
   worker_secrets = {
     PGPASSWORD = "database-password"

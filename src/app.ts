@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { createCatalogCache } from './cache/redis-catalog-cache.js';
 import type { Config } from './config.js';
 import { createDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createUnitOfWork } from './db/unit-of-work.js';
 import { createLifecycle } from './lifecycle.js';
-import { loggingOptions } from './logging.js';
+import { loggerOptions, loggingOptions, secretsOf } from './logging.js';
 import { accountRoutes, createAccountServiceOn } from './modules/accounts/index.js';
 import {
   apiKeyRoutes,
@@ -56,7 +56,6 @@ import { buildValidatorCompiler } from './plugins/validation.js';
 import { createRedis } from './redis.js';
 import { createRedisBroadcast } from './redis-broadcast.js';
 import { seedDemoCatalogs } from './seed.js';
-import { urlForLog } from './shared/log-url.js';
 import { holdsSensitiveValue } from './shared/redact.js';
 import { FORMATS, ProblemSchema } from './shared/schemas.js';
 
@@ -220,29 +219,4 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(auditRoutes, { audit: createAuditRepository(db) });
   if (lifecycle.sandbox) await app.register(sandboxCarrierRoutes, { topUps: lifecycle.sandbox.topUps });
   return app;
-}
-
-/** Secrets that the logs must not show, whatever they are sent as: the bootstrap key may be any string. */
-function secretsOf(config: Config): string[] {
-  return config.adminApiKey ? [config.adminApiKey] : [];
-}
-
-function loggerOptions(config: Config, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
-  const secrets = secretsOf(config);
-  return {
-    level: config.logLevel,
-    ...(stream ? { stream } : {}),
-    redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
-      censor: '[redacted]',
-    },
-    serializers: {
-      // The URL is logged with its query string, keys and phone numbers redacted.
-      req: (request) => ({
-        method: request.method,
-        url: urlForLog(request.url, secrets),
-        remoteAddress: request.ip,
-      }),
-    },
-  };
 }

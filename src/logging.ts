@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js';
 import pino, { type LoggerOptions } from 'pino';
 import type { Config } from './config.js';
+import { urlForLog } from './shared/log-url.js';
 
 /** Cloud Logging's LogSeverity for each pino level; its agent reads `severity`, not pino's number. */
 const SEVERITY: Record<string, string> = {
@@ -159,4 +160,36 @@ export function loggingOptions(
     return new LazyChildLogger(parent as LevelAwareLogger, withTrace, options);
   };
   return { logger, childLoggerFactory };
+}
+
+/** Secrets that the logs must not show, whatever they are sent as: the bootstrap key may be any string. */
+export function secretsOf(config: Config): string[] {
+  return config.adminApiKey ? [config.adminApiKey] : [];
+}
+
+/**
+ * The service's pino options, the API's and the worker's alike: credentials redacted from headers, and the
+ * URL logged with its query string's keys and phone numbers masked.
+ */
+export function loggerOptions(
+  config: Config,
+  stream?: NodeJS.WritableStream,
+): FastifyServerOptions['logger'] {
+  const secrets = secretsOf(config);
+  return {
+    level: config.logLevel,
+    ...(stream ? { stream } : {}),
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
+      censor: '[redacted]',
+    },
+    serializers: {
+      // The URL is logged with its query string, keys and phone numbers redacted.
+      req: (request) => ({
+        method: request.method,
+        url: urlForLog(request.url, secrets),
+        remoteAddress: request.ip,
+      }),
+    },
+  };
 }

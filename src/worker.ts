@@ -1,11 +1,12 @@
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { loadConfig } from './config.js';
 import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createLifecycle } from './lifecycle.js';
-import { loggingOptions } from './logging.js';
+import { loggerOptions, loggingOptions } from './logging.js';
 import { healthPlugin } from './plugins/health.js';
 import { createMetrics, serveMetricsPort } from './plugins/metrics.js';
+import { requestLogPlugin } from './plugins/request-log.js';
 import { exitOnStartupProblem } from './startup.js';
 
 // `npm run worker`: the dispatcher and the webhook delivery alone, for a deployment that keeps them apart from
@@ -18,7 +19,11 @@ try {
   exitOnStartupProblem('recharge-api worker', error);
 }
 
-const app = Fastify(loggingOptions(config, { level: config.logLevel }));
+// The API's logging: one line per request (request-log.ts), credentials and phone numbers masked.
+const app = Fastify({
+  ...loggingOptions(config, loggerOptions(config)),
+  logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+});
 const database = await createDatabase({
   url: config.databaseUrl,
   dataDir: config.dataDir,
@@ -28,6 +33,7 @@ await migrateToLatest(database.db).catch((error: unknown) =>
   exitOnStartupProblem('recharge-api worker', error),
 );
 const metrics = createMetrics({ poolStats: database.poolStats });
+await app.register(requestLogPlugin, { observe: metrics.observeResponse });
 const lifecycle = createLifecycle(config, database, app.log, metrics);
 await app.register(healthPlugin, { isReady: database.ping });
 if (config.metricsPort !== undefined)
@@ -44,9 +50,13 @@ async function shutdown(signal: NodeJS.Signals) {
   if (closing) return;
   closing = true;
   app.log.info({ signal }, 'worker stopping: no new claims, finishing the calls in flight');
-  const deadline = setTimeout(() => process.exit(1), config.shutdownTimeoutMs);
+  const deadline = setTimeout(() => {
+    app.log.error('shutdown deadline passed; exiting with carrier calls still open');
+    process.exit(1);
+  }, config.shutdownTimeoutMs);
   deadline.unref();
   await app.close();
+  app.log.info('shutdown complete');
   process.exit(0);
 }
 process.once('SIGTERM', shutdown);

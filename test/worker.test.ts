@@ -36,10 +36,21 @@ describe.each(targets)('npm run worker on %s', (target) => {
       const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(scraped).toMatch(/^recharge_status_changes_total\{status="completed"\} 1$/m);
       expect(scraped).toMatch(/^carrier_call_duration_seconds_count\{[^}]*outcome="credited"[^}]*\} 1$/m);
+      // Its probes are counted, and logged as the API logs requests: one line each, the URL masked.
+      expect(scraped).toMatch(/^http_requests_total\{method="GET",route="\/readyz",status_code="200"\} 1$/m);
+      const requestLines = worker
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"req":'));
+      expect(requestLines.map((line) => JSON.parse(line).msg)).toEqual([
+        'request completed',
+        'request completed',
+      ]);
 
       worker.child.kill('SIGTERM');
       expect(await worker.exited).toBe(0);
       expect(worker.output()).toContain('worker stopping');
+      expect(worker.output()).toContain('"msg":"shutdown complete"');
     } finally {
       worker.child.kill('SIGKILL');
       await api.close();
