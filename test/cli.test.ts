@@ -100,6 +100,7 @@ describe('npm run apikey', () => {
     [['create', '--name', 'x', '--scopes', 'everything'], /invalid scopes/],
     [['create', '--name', 'bad name!', '--scopes', 'admin'], /invalid name/],
     [['create', '--scopes', 'admin'], /missing or incomplete command/],
+    [['create', '--name', 'x', '--client', '', '--scopes', 'admin'], /invalid client/],
     [['delete'], /missing or incomplete command/],
   ])('when the arguments are %j, then it exits 2 with the reason and the usage', async (argv, reason) => {
     const result = await run(argv, { DATA_DIR: 'unused', NODE_ENV: 'test' });
@@ -199,6 +200,12 @@ describe('npm run account', () => {
     const bad = await account(['deposit', '--client', 'shop_cli', '--amount', '1.005']);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('--amount must be an amount');
+    // The notes POST /LedgerEntries refuses: empty, or over 500 characters.
+    for (const note of ['', 'x'.repeat(501)]) {
+      const refused = await account(['deposit', '--client', 'shop_cli', '--amount', '5', '--note', note]);
+      expect(refused.code).toBe(2);
+      expect(refused.err).toContain('invalid note');
+    }
 
     const database = await createDatabase({ dataDir: env.DATA_DIR });
     try {

@@ -1,11 +1,13 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { LedgerEntryInputSchema } from '../modules/accounts/accounts.schemas.js';
 import {
   accountToApi,
   createAccountServiceOn,
   entryToApi,
   type NewEntry,
 } from '../modules/accounts/index.js';
+import { createAjv } from '../plugins/validation.js';
 import { parseDecimalToCents } from '../shared/money.js';
 import { MAX_ACCOUNT_AMOUNT } from '../shared/schemas.js';
 import { OPERATOR, type Output, openCommand, reportFailure, runAsMain } from './operator.js';
@@ -54,12 +56,14 @@ function parse(argv: string[]) {
   if (cents === null || Math.abs(cents) > MAX_ACCOUNT_AMOUNT * 100) {
     throw new Error(`--amount must be an amount such as 100.00, at most ${MAX_ACCOUNT_AMOUNT} either way`);
   }
-  const entry: NewEntry = {
-    client,
-    type: command === 'deposit' ? 'deposit' : 'adjustment',
-    amount_cents: cents,
-    note: note ?? null,
-  };
+  const type = command === 'deposit' ? 'deposit' : 'adjustment';
+  // The same rules, and the same validator, as POST /LedgerEntries (a note of 1 to 500 characters, …).
+  const validate = createAjv(false).compile(LedgerEntryInputSchema);
+  if (!validate({ client, type, amount: cents / 100, ...(note === undefined ? {} : { note }) })) {
+    const error = validate.errors?.[0];
+    throw new Error(`invalid ${error?.instancePath.split('/')[1]}: ${error?.message}`);
+  }
+  const entry: NewEntry = { client, type, amount_cents: cents, note: note ?? null };
   return { command, entry } as const;
 }
 

@@ -82,7 +82,12 @@ function parse(argv: string[]) {
   if (command === 'revoke' && values.id) return { command, id: values.id } as const;
   if (command === 'create' && values.name && values.scopes) {
     const scopes = values.scopes.split(',').map((scope) => scope.trim());
-    const input = { name: values.name, scopes, ...(values.client ? { client: values.client } : {}) };
+    // --client '' is refused as the API refuses "client": "", not taken for no client.
+    const input = {
+      name: values.name,
+      scopes,
+      ...(values.client === undefined ? {} : { client: values.client }),
+    };
     // The same rules, and the same validator, as POST /ApiKeys.
     const validate = createAjv(false).compile(NewApiKeySchema);
     const error = validate(input) ? undefined : validate.errors?.[0];
