@@ -8,8 +8,9 @@ import { startCarrierSimulator } from './modules/carrier/carrier-simulator.js';
 function numberFrom(name: string, fallback: number, max: number): number {
   const text = process.env[name];
   if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || value > max) {
+  // Plain decimals only: Number() would read ' ' as 0 (a random port) and '0x10' as 16.
+  const value = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isFinite(value) || value > max) {
     throw new Error(`invalid environment variable ${name}: expected a number from 0 to ${max}`);
   }
   return value;

@@ -225,9 +225,17 @@ describe('npm run carrier:sandbox', () => {
     expect(await simulator.exited).toBe(0);
   }, 20_000);
 
-  it('refuses a bad knob at start-up, naming the variable', async () => {
-    const simulator = run({ SIMULATOR_RESET_RATE: '2' });
-    expect(await simulator.exited).toBe(1);
-    expect(simulator.output()).toMatch(/invalid environment variable SIMULATOR_RESET_RATE/);
-  }, 20_000);
+  it.each([
+    ['SIMULATOR_RESET_RATE', '2'],
+    ['PORT', ' '],
+    ['SIMULATOR_LATENCY_MS', '0x10'],
+  ])(
+    'refuses %s=%j at start-up, naming the variable',
+    async (name, value) => {
+      const simulator = run({ [name]: value });
+      expect(await simulator.exited).toBe(1);
+      expect(simulator.output()).toContain(`invalid environment variable ${name}`);
+    },
+    20_000,
+  );
 });
