@@ -33,7 +33,7 @@ variable "min_instances" {
 }
 
 variable "max_instances" {
-  description = "Upper bound of instances. Keep max_instances * db_pool_size under the database's max_connections."
+  description = "Upper bound of instances. Keep max_instances * (db_pool_size + 1) under the database's max_connections (docs/deploy.md)."
   type        = number
   default     = 4
 }
@@ -57,9 +57,9 @@ variable "memory" {
 }
 
 variable "db_pool_size" {
-  description = "PostgreSQL connections per instance (DB_POOL_SIZE)."
+  description = "PostgreSQL connections per instance (DB_POOL_SIZE); a dispatching instance opens one more, for LISTEN."
   type        = number
-  default     = 5
+  default     = 4
 }
 
 variable "dispatcher" {

@@ -85,8 +85,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       return isUsable ? given : randomUUID();
     },
     bodyLimit: config.bodyLimitBytes,
-    // Slow or idle clients must not hold sockets forever; keep-alive outlives Google's 600 s LB idle timeout
-    // only where it must, so 65 s (above the usual 60 s of proxies) is enough.
+    // Slow or idle clients must not hold sockets forever. Keep-alive outlasts the 60 s idle timeout most
+    // proxies and load balancers use, so that they, not the service, close idle connections: no request
+    // races a close.
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 65_000,
