@@ -42,6 +42,47 @@ describe.each(databaseTargets)('the webhook claim on %s', (target) => {
       await database.close();
     }
   });
+
+  it('ignores a late record from an attempt whose lease ran out and was taken over; the latest records', async () => {
+    const database = await createTestDatabase(target);
+    try {
+      await dueMessages(database.db, 1, 1);
+      const repository = createDeliveryRepository(database.db);
+      const [first] = await repository.claim(10, 60_000, new Map(), 64);
+      // The first attempt's lease runs out; another instance takes the message over.
+      await sql`update webhook_messages set next_attempt_at = statement_timestamp()`.execute(database.db);
+      const [second] = await repository.claim(10, 60_000, new Map(), 64);
+      expect([first?.id, second?.id, first?.attempts, second?.attempts]).toEqual([
+        'msg_1_1',
+        'msg_1_1',
+        1,
+        2,
+      ]);
+
+      // The late one was a 410: had it been recorded, the message would fail and the endpoint be disabled.
+      const late = { id: 'msg_1_1', status: 'failed', responseStatus: 410, retryInMs: null } as const;
+      await repository.record([{ ...late, attempts: 1, disableEndpoint: true }]);
+      const state = () =>
+        sql<{ message: string; endpoint: string }>`
+          select m.status as message, e.status as endpoint
+          from webhook_messages m join webhook_endpoints e on e.id = m.endpoint_id`.execute(database.db);
+      expect((await state()).rows).toEqual([{ message: 'pending', endpoint: 'active' }]);
+
+      await repository.record([
+        {
+          id: 'msg_1_1',
+          attempts: 2,
+          status: 'delivered',
+          responseStatus: 200,
+          retryInMs: null,
+          disableEndpoint: false,
+        },
+      ]);
+      expect((await state()).rows).toEqual([{ message: 'delivered', endpoint: 'active' }]);
+    } finally {
+      await database.close();
+    }
+  });
 });
 
 describe.each(databaseTargets.filter((target) => target === 'postgres'))(

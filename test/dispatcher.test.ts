@@ -178,6 +178,34 @@ describe.each(databaseTargets)('the dispatcher claim on %s', (target) => {
     // (about 10 buffers here, against some 200 at every claim of the bitmap scan).
     expect(buffers[2]).toBeLessThan(50);
   });
+
+  it('ignores a late record from a claim whose lease ran out and was taken over; the latest claim records', async () => {
+    await sql`update recharges set status = 'completed', next_step = null, next_attempt_at = null
+              where status in ('pending', 'processing')`.execute(database.db);
+    const [id] = await storePending(database, 1, '5511988887777');
+    const repository = createDispatcherRepository(database.db);
+    const [first] = await repository.claim(10, 60_000);
+    // The first claimer's lease runs out; another instance claims the recharge again.
+    await sql`update recharges set next_attempt_at = statement_timestamp() where id = ${id}`.execute(
+      database.db,
+    );
+    const [second] = await repository.claim(10, 60_000);
+    expect([first?.id, second?.id, first?.claims, second?.claims]).toEqual([id, id, 1, 2]);
+
+    const failed = { status: 'failed', failureCode: 'invalid_number', next: null } as const;
+    expect(await repository.record([{ id: String(id), claims: 1, ...failed }])).toEqual([]);
+    const after = await database.db
+      .selectFrom('recharges')
+      .select(['status', 'next_step', 'claims'])
+      .where('id', '=', String(id))
+      .executeTakeFirstOrThrow();
+    expect(after).toEqual({ status: 'processing', next_step: 'query', claims: 2 });
+
+    const recorded = await repository.record([
+      { id: String(id), claims: 2, status: 'completed', failureCode: null, next: null },
+    ]);
+    expect(recorded.map((row) => [row.id, row.status])).toEqual([[id, 'completed']]);
+  });
 });
 
 type ExplainedPlan = { Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } };

@@ -174,8 +174,10 @@ describe('the http carrier when the carrier fails', () => {
       [422, '{"error":"no_idea"}', { kind: 'unknown' }, { kind: 'transient' }],
       [429, '', { kind: 'transient' }, { kind: 'transient' }],
       [500, '', { kind: 'transient' }, { kind: 'transient' }],
-      // A gateway timeout from a proxy says the request went on to the carrier.
+      // A bad gateway or a gateway timeout from a proxy says the request went on to the carrier.
+      [502, '', { kind: 'unknown' }, { kind: 'transient' }],
       [504, '', { kind: 'unknown' }, { kind: 'transient' }],
+      [503, '', { kind: 'transient' }, { kind: 'transient' }],
       // A 404 without the protocol's body may be a wrong URL: "no record" would allow a resend.
       [404, 'Not Found', { kind: 'unknown' }, { kind: 'transient' }],
       [404, '{"error":"not_found"}', { kind: 'unknown' }, { kind: 'not_found' }],

@@ -18,6 +18,10 @@ describe.each(databaseTargets)('a thousand requests waiting for outcomes on %s',
   afterAll(() => t.close());
 
   it('hold no database connection and little memory, and answer as they are when the time is up', async () => {
+    // What the waiting requests hold, not what garbage happens to be uncollected at either reading.
+    const { gc } = globalThis;
+    if (!gc) throw new Error('run with --expose-gc, as vitest.config.ts does');
+    gc();
     const heapBefore = process.memoryUsage().heapUsed;
     const waiting = Array.from({ length: WAITING }, () =>
       postJson(t.app, '/PhoneRecharges', rechargeBody, { prefer: 'wait=4' }),
@@ -33,12 +37,14 @@ describe.each(databaseTargets)('a thousand requests waiting for outcomes on %s',
         ).count,
       );
     await expect.poll(stored, { timeout: 3000, interval: 100 }).toBe(WAITING);
+    gc();
     const heapWhileWaiting = process.memoryUsage().heapUsed;
     // Five connections for a thousand waiting requests: a read still gets one at once.
     const read = await t.app.inject({ url: '/readyz' });
     expect(read.statusCode).toBe(200);
+    // PGlite is one session with no pool to wait in; on PostgreSQL, nobody waits for a connection.
     const stats = t.database.poolStats();
-    if (stats) expect(stats.waiting).toBe(0);
+    expect(stats === null ? 'no pool' : stats.waiting).toBe(target === 'pglite' ? 'no pool' : 0);
     const answers = await Promise.all(waiting);
     expect(answers.every((answer) => answer.statusCode === 201)).toBe(true);
     expect(answers.every((answer) => answer.headers['preference-applied'] === 'wait=4')).toBe(true);

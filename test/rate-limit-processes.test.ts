@@ -42,9 +42,10 @@ describe.each(redisTargets)('a per-key limit across real processes sharing Redis
     return ok;
   }
 
-  it('when two instances serve one key, then together they admit no more than 1.1 × the limit', async () => {
+  it('when two instances serve one key, then together they admit no more than the limit', async () => {
     const ok = await admitted(await start(2), 3 * LIMIT);
-    expect(ok).toBeLessThanOrEqual(1.1 * LIMIT);
+    // The contract allows 1.1 × the limit; the leases never hand out more than the limit itself.
+    expect(ok).toBeLessThanOrEqual(LIMIT);
     // An instance's unspent tokens are lost to the other: at most a twentieth of the limit.
     expect(ok).toBeGreaterThanOrEqual(LIMIT - LIMIT / 20);
   }, 60_000);
