@@ -147,9 +147,16 @@ describe('the http carrier when the carrier fails', () => {
   it('a call that timed out waiting for a connection was never sent: transient, not unknown', async () => {
     const { simulator, carrier } = await setUp({ latencyMs: 1_000 }, TIMEOUT_MS, 1);
     const [first, second] = await Promise.all([carrier.send(topUp('0000')), carrier.send(topUp('0000'))]);
-    expect([first, second]).toEqual([{ kind: 'unknown' }, { kind: 'transient' }]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(simulator.stats()).toMatchObject({ sends: 1, credits: 1 });
+    expect(first).toEqual({ kind: 'unknown' });
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // Usually the second times out still queued behind the first: never sent. On a loaded machine its timer
+    // may fire only after the first's abort freed the connection and it was written: then it may have been
+    // done, and must say so. Either way, "transient" is never said of a top-up that reached the carrier.
+    const sends = simulator.stats().sends;
+    expect([second, sends]).toEqual(
+      second?.kind === 'transient' ? [{ kind: 'transient' }, 1] : [{ kind: 'unknown' }, 2],
+    );
+    expect(simulator.stats().credits).toBe(sends);
   });
 
   describe('answers outside the protocol', () => {
