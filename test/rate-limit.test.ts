@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Redis as IORedis, type Redis } from 'ioredis';
 import type { Response } from 'light-my-request';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createRateLimitStore, type RateLimitStore } from '../src/plugins/rate-limit-store.js';
 import {
   asAdmin,
@@ -337,6 +337,8 @@ describe('the rate-limit store', () => {
 
   it('when Redis calls fail, then it counts in process, warns once per outage, and goes back to Redis', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
+    // Redis windows are minutes of the clock: start well inside one, so that the 2 s below never cross it.
+    vi.setSystemTime(new Date('2026-03-02T12:00:10.000Z'));
     try {
       const redis = fakeRedis();
       const warn = vi.fn();
@@ -372,6 +374,12 @@ describe('the rate-limit store', () => {
   });
 
   it('when instances share a counter, then together they admit at most the limit, and one alone exactly', async () => {
+    // One minute of the clock for the whole test: a window boundary in the middle would count two budgets.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-03-02T12:00:10.000Z'));
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const redis = fakeRedis();
     redis.isFailing = false;
     const log = { warn: vi.fn() } as unknown as FastifyBaseLogger;
