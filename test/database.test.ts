@@ -126,19 +126,51 @@ describe('a PGlite data directory', () => {
   });
 
   it('is opened by one holder at a time; a lock left by a process that died is taken over', async () => {
-    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { mkdir, mkdtemp, utimes } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
-    const { spawnSync } = await import('node:child_process');
     const dataDir = await mkdtemp(`${tmpdir()}/pglite-`);
     const first = await createDatabase({ dataDir });
-    await expect(createDatabase({ dataDir })).rejects.toThrow(`is already open by process ${process.pid}`);
+    await expect(createDatabase({ dataDir })).rejects.toThrow(
+      `is already open by another process (process ${process.pid})`,
+    );
     await first.close();
 
-    // A process that has exited, as one killed while it held the directory.
-    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
-    await writeFile(`${dataDir}/recharge-api.lock`, `${dead}\n`);
+    // The lock of a process killed a minute ago: never refreshed since.
+    await mkdir(`${dataDir}/recharge-api.lock`);
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    await utimes(`${dataDir}/recharge-api.lock`, aMinuteAgo, aMinuteAgo);
     const again = await createDatabase({ dataDir });
     expect((await sql<{ one: number }>`select 1 as one`.execute(again.db)).rows).toEqual([{ one: 1 }]);
     await again.close();
   });
+
+  it('is refused to two processes starting at once, whatever their process ids', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { spawn } = await import('node:child_process');
+    const dataDir = await mkdtemp(`${tmpdir()}/pglite-`);
+    // Each child opens the directory, says so, and holds it longer than another waits to see it refreshed.
+    const script = `
+      import { createDatabase } from './src/db/database.ts';
+      try {
+        const database = await createDatabase({ dataDir: ${JSON.stringify(dataDir)} });
+        console.log('opened');
+        await new Promise((resolve) => setTimeout(resolve, 8000));
+        await database.close();
+      } catch (error) {
+        console.log(error.name);
+      }`;
+    const outputs = await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+        });
+        await new Promise((resolve) => child.on('exit', resolve));
+        return output.trim();
+      }),
+    );
+    expect(outputs.sort()).toEqual(['DataDirBusyError', 'DataDirBusyError', 'opened']);
+  }, 30_000);
 });

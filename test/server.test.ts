@@ -77,4 +77,22 @@ describe('the server process', () => {
       await restarted.exited;
     }
   });
+
+  it('when killed outright, then a second process is refused the embedded database while it ran, and takes it over after', async () => {
+    const server = await startServerProcess({ SEED_DEMO_DATA: 'true' });
+    await expect(startServerProcess({ DATA_DIR: server.dataDir })).rejects.toThrow(
+      /the embedded database in .* is already open by another process/,
+    );
+    server.child.kill('SIGKILL');
+    await server.exited;
+    // Its lock stays behind, no longer refreshed: the next process waits for it to go stale, then serves.
+    const restarted = await startServerProcess({ DATA_DIR: server.dataDir });
+    try {
+      const catalog = await fetch(`http://127.0.0.1:${restarted.port}/CompanyProducts`, { headers: asAdmin });
+      expect(catalog.status).toBe(200);
+    } finally {
+      restarted.child.kill('SIGTERM');
+      await restarted.exited;
+    }
+  }, 40_000);
 });

@@ -242,8 +242,11 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     listen: (channel, onNotify) =>
       options.url ? listenOn(options.url, channel, onNotify) : { close: async () => {} },
     async close() {
-      await db.destroy();
-      await release();
+      try {
+        await db.destroy();
+      } finally {
+        await release();
+      }
     },
   };
 }
