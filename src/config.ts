@@ -237,14 +237,16 @@ function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
   for (const entry of entries) {
     // Checked here so that a typo stops start-up with this message, not later inside proxy-addr; IPv4 in
     // its four-part form only ('1.2.3' is a valid address to inet_aton, and surely a typo here).
+    // A range of prefix 0 is every address, which proxy-addr refuses: that is TRUST_PROXY=true.
     const valid =
-      ipaddr.IPv4.isValidFourPartDecimal(entry) ||
-      ipaddr.IPv4.isValidCIDRFourPartDecimal(entry) ||
-      ipaddr.IPv6.isValid(entry) ||
-      ipaddr.IPv6.isValidCIDR(entry);
+      (ipaddr.IPv4.isValidFourPartDecimal(entry) ||
+        ipaddr.IPv4.isValidCIDRFourPartDecimal(entry) ||
+        ipaddr.IPv6.isValid(entry) ||
+        ipaddr.IPv6.isValidCIDR(entry)) &&
+      !/\/0+$/.test(entry);
     if (!valid) {
       throw new ConfigError(
-        `invalid environment variable TRUST_PROXY: ${entry} is not an IP address or CIDR range`,
+        `invalid environment variable TRUST_PROXY: ${entry} is not an IP address or CIDR range (for every address, true)`,
       );
     }
   }

@@ -8,10 +8,26 @@ import { AppError } from './shared/errors.js';
  */
 export function startupProblem(error: unknown): string | undefined {
   if (error instanceof ConfigError || error instanceof DataDirBusyError) return error.message;
-  if (error instanceof AppError && error.code === 'unavailable') {
+  if (error instanceof AppError && error.code === 'unavailable' && isUnreachable(error.cause)) {
     return `the database cannot be reached (${describeCause(error.cause)})`;
   }
   return undefined;
+}
+
+/**
+ * A cause that says the database could not be reached: a socket error, the pool's failure to connect, or
+ * PostgreSQL's connection (08),
+ * authorization (28), unknown database (3D) and shutdown (57P) classes. A statement timeout, a lock held
+ * too long, or anything else comes from a database that answered, and keeps its stack.
+ */
+function isUnreachable(cause: unknown): boolean {
+  if (cause instanceof AggregateError) return cause.errors.length > 0 && cause.errors.every(isUnreachable);
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  // The pool's own "timeout exceeded when trying to connect", "Connection terminated unexpectedly".
+  if (typeof code !== 'string') return cause instanceof Error && /connect/i.test(cause.message);
+  // A socket's errno (no SQLSTATE class begins with E).
+  if (/^E[A-Z]+$/.test(code)) return true;
+  return ['08', '28', '3D', '57P'].some((prefix) => code.startsWith(prefix));
 }
 
 /** Writes the one line of `startupProblem` and exits 1; anything else is thrown on, with its stack. */

@@ -278,11 +278,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY/);
   });
 
-  it.each(['abc', '10.0.0.0/33', '1.2.3', '::1/129', '10.0.0.0/8/8', '10.0.0.1, 300.0.0.1'])(
+  it.each([
+    'abc',
+    '10.0.0.0/33',
+    '1.2.3',
+    '::1/129',
+    '10.0.0.0/8/8',
+    '10.0.0.1, 300.0.0.1',
+    '0.0.0.0/0',
+    '::/0',
+  ])(
     'when TRUST_PROXY is %j, then start-up stops naming the variable, not deep inside the proxy check',
     (value) => {
       expect(() => loadConfig({ TRUST_PROXY: value })).toThrow(
-        /^invalid environment variable TRUST_PROXY: .* is not an IP address or CIDR range$/,
+        /^invalid environment variable TRUST_PROXY: .* is not an IP address or CIDR range \(for every address, true\)$/,
       );
     },
   );

@@ -15,8 +15,10 @@ function declaredCharset(request: FastifyRequest): string | undefined {
   try {
     return contentType.parse(request).parameters.charset?.toLowerCase();
   } catch {
-    // Fastify has matched the media type already; parameters it reads past are not ours to judge.
-    return undefined;
+    // A parameter list the strict parser refuses (a trailing `;`, a space in a value) that Fastify took:
+    // its charset, if it names one, is still the body's.
+    const header = String(request.headers['content-type'] ?? '');
+    return /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(header)?.[1]?.toLowerCase();
   }
 }
 
