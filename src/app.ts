@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { createCatalogCache } from './cache/redis-catalog-cache.js';
 import type { Config } from './config.js';
 import { createDatabase, type Database } from './db/database.js';
-import { migrateToLatest } from './db/migrate.js';
+import { migrateDatabase } from './db/migrate.js';
 import { createUnitOfWork } from './db/unit-of-work.js';
 import { createLifecycle } from './lifecycle.js';
 import { loggerOptions, loggingOptions, secretsOf } from './logging.js';
@@ -116,7 +116,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     (await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize }));
   if (!overrides.database) {
     app.addHook('onClose', () => database.close());
-    await migrateToLatest(database.db);
+    await migrateDatabase(database, { url: config.databaseUrl });
   }
 
   const { db } = database;

@@ -1,7 +1,7 @@
 import Fastify, { LogController } from 'fastify';
 import { loadConfig } from './config.js';
 import { createDatabase } from './db/database.js';
-import { migrateToLatest } from './db/migrate.js';
+import { migrateDatabase } from './db/migrate.js';
 import { createLifecycle } from './lifecycle.js';
 import { loggerOptions, loggingOptions } from './logging.js';
 import { healthPlugin } from './plugins/health.js';
@@ -29,7 +29,7 @@ const database = await createDatabase({
   dataDir: config.dataDir,
   poolSize: config.dbPoolSize,
 }).catch((error: unknown) => exitOnStartupProblem('recharge-api worker', error));
-await migrateToLatest(database.db).catch((error: unknown) =>
+await migrateDatabase(database, { url: config.databaseUrl }).catch((error: unknown) =>
   exitOnStartupProblem('recharge-api worker', error),
 );
 const metrics = createMetrics({ poolStats: database.poolStats });

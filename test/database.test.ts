@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createDatabase, preparedStatement } from '../src/db/database.js';
+import { createMigrator, migrateDatabase } from '../src/db/migrate.js';
 import { createRechargeRepository } from '../src/modules/recharges/recharges.repository.js';
 import { AppError } from '../src/shared/errors.js';
 import { createTestDatabase, databaseTargets, seedClaroAndShop } from './helpers/databases.js';
@@ -173,4 +174,34 @@ describe('a PGlite data directory', () => {
     );
     expect(outputs.sort()).toEqual(['DataDirBusyError', 'DataDirBusyError', 'opened']);
   }, 30_000);
+});
+
+describe.each(process.env.TEST_DATABASE_URL ? ['postgres' as const] : [])('migrations on %s', (target) => {
+  it('wait out a lock longer than the statement timeout that bounds a request, and apply', async () => {
+    const database = await createTestDatabase(target);
+    const holder = await createDatabase({
+      url: database.url,
+      schema: database.schema,
+      poolSize: 1,
+      timeouts: false,
+    });
+    try {
+      const migrator = await createMigrator(database.db);
+      expect((await migrator.migrateTo('0010-cooldown-after-accepted')).error).toBeUndefined();
+      // Another session holds the table 0011 alters for 3.5 s, past the pool's 2.5 s statement timeout.
+      const held = holder.db.transaction().execute(async (trx) => {
+        await sql`lock table webhook_endpoints in access exclusive mode`.execute(trx);
+        await sql`select pg_sleep(3.5)`.execute(trx);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const results = await migrateDatabase(database, { url: database.url, schema: database.schema });
+      await held;
+      expect(results.map((result) => [result.migrationName, result.status])).toEqual([
+        ['0011-webhook-secrets', 'Success'],
+      ]);
+    } finally {
+      await holder.close();
+      await database.close();
+    }
+  }, 20_000);
 });

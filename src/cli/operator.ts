@@ -1,6 +1,6 @@
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { createDatabase, type Database } from '../db/database.js';
-import { migrateToLatest } from '../db/migrate.js';
+import { migrateDatabase } from '../db/migrate.js';
 import type { Principal } from '../shared/access.js';
 import { AppError } from '../shared/errors.js';
 import { startupProblem } from '../startup.js';
@@ -39,7 +39,7 @@ export async function openCommand<Parsed>(
   let database: Database | undefined;
   try {
     database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-    await migrateToLatest(database.db);
+    await migrateDatabase(database, { url: config.databaseUrl });
     return { config, parsed, database };
   } catch (error) {
     await database?.close();

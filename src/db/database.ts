@@ -211,6 +211,11 @@ export type DatabaseOptions = {
   /** Real PostgreSQL only: the schema to work in (tests give each file its own). */
   schema?: string;
   poolSize?: number;
+  /**
+   * Real PostgreSQL only: false leaves out the statement and query timeouts that bound a request's wait
+   * (postgres-dialect.ts), for migrations (migrate.ts).
+   */
+  timeouts?: boolean;
   /** Called with every statement sent to the database (BEGIN and COMMIT included): tests count round trips. */
   onQuery?: (sql: string, parameters: readonly unknown[]) => void;
 };

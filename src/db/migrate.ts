@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, type MigrationResult, Migrator, sql } from 'kysely';
-import type { DB } from './database.js';
+import { createDatabase, type Database, type DatabaseOptions, type DB } from './database.js';
 import * as initial from './migrations/0001-initial.js';
 import * as access from './migrations/0002-access.js';
 import * as idempotency from './migrations/0003-idempotency.js';
@@ -37,6 +37,25 @@ export async function createMigrator(db: Kysely<DB>): Promise<Migrator> {
     migrationTableSchema: rows[0]?.schema ?? 'public',
     provider: { getMigrations: async () => migrations },
   });
+}
+
+/**
+ * Brings the database `options` names up to date. On PostgreSQL the migrations run on a connection of their
+ * own, without the 2.5 s statement timeout that bounds a request: a migration that rewrites a large table
+ * may take minutes, and must not fail every start-up. PGlite has no such timeout, and one holder at a time,
+ * so it migrates through `database` itself.
+ */
+export async function migrateDatabase(
+  database: Database,
+  options: Pick<DatabaseOptions, 'url' | 'schema'>,
+): Promise<MigrationResult[]> {
+  if (!options.url) return migrateToLatest(database.db);
+  const own = await createDatabase({ ...options, poolSize: 1, timeouts: false });
+  try {
+    return await migrateToLatest(own.db);
+  } finally {
+    await own.close();
+  }
 }
 
 /** Brings the schema up to date; safe to run from several instances at once (Kysely takes a lock). */

@@ -30,8 +30,9 @@ export function createPool(options: DatabaseOptions): pg.Pool {
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     // A hung statement must not hold a request (and a pool slot) forever.
-    statement_timeout: STATEMENT_TIMEOUT_MS,
-    query_timeout: QUERY_TIMEOUT_MS,
+    ...(options.timeouts === false
+      ? {}
+      : { statement_timeout: STATEMENT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS }),
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle client that loses its server emits 'error'; the pool drops it, and the next query reconnects.
