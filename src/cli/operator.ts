@@ -12,9 +12,9 @@ export const OPERATOR: Principal = { keyId: 'cli', client: 'operator', scopes: [
 export type Output = { out: (text: string) => void; err: (text: string) => void };
 
 /**
- * The start every operator command shares: `--help` (the usage, exit code 0), the configuration and the
- * arguments (exit code 2, with the usage when the arguments are wrong), then the configured database, migrated (exit code 1, with one line
- * that says why, when it cannot be opened).
+ * The start every operator command shares: `--help` (the usage, exit code 0); the configuration and the
+ * arguments (exit code 2, with the usage when the arguments are wrong); then the configured database,
+ * migrated (exit code 1, with one line that says why, when it cannot be opened).
  */
 export async function openCommand<Parsed>(
   argv: string[],

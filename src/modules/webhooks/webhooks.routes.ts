@@ -10,7 +10,6 @@ import {
   DeliveriesQuerySchema,
   EndpointIdQuerySchema,
   MAX_ENDPOINTS_PER_CLIENT,
-  MAX_PREVIOUS_SECRETS,
   MessageIdQuerySchema,
   type WebhookEndpoint,
   WebhookEndpointInputSchema,
@@ -20,7 +19,7 @@ import {
   type WebhookMessage,
   WebhookMessageSchema,
 } from './webhooks.schemas.js';
-import type { WebhookService } from './webhooks.service.js';
+import { tooManySecrets, type WebhookService } from './webhooks.service.js';
 
 const ENDPOINTS = '/WebhookEndpoints';
 const DELIVERIES = '/WebhookDeliveries';
@@ -96,13 +95,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ service: WebhookService 
             Type.Union([WithSecretRef, EndpointRef]),
             'The endpoint; with rotate_secret, its new secret',
           ),
-          ...problems(
-            NO_ENDPOINT,
-            URL_REFUSED,
-            conflict(
-              `the secret was rotated ${MAX_PREVIOUS_SECRETS} times in the last 24 hours and each old one still signs; rotate again once the oldest stops`,
-            ),
-          ),
+          ...problems(NO_ENDPOINT, URL_REFUSED, tooManySecrets()),
         },
       },
     },

@@ -8,6 +8,12 @@ import type { UrlGuard } from './url-guard.js';
 import type { EndpointRecord, MessageRecord, WebhookRepository } from './webhooks.repository.js';
 import { EVENTS, MAX_ENDPOINTS_PER_CLIENT, MAX_PREVIOUS_SECRETS } from './webhooks.schemas.js';
 
+/** A rotation that would make more old secrets sign than MAX_PREVIOUS_SECRETS. */
+export const tooManySecrets = () =>
+  conflict(
+    `the secret was rotated ${MAX_PREVIOUS_SECRETS} times in the last 24 hours and each old one still signs; rotate again once the oldest stops`,
+  );
+
 /** How long an old secret keeps signing beside the new one after a rotation. */
 export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
 
@@ -80,11 +86,7 @@ export function createWebhookService({
         previousUntil: new Date(now().getTime() + ROTATION_OVERLAP_MS),
       });
       if (!endpoint) {
-        if (secret && (await webhooks.findEndpoint(id, visibleClient(principal)))) {
-          throw conflict(
-            `the secret was rotated ${MAX_PREVIOUS_SECRETS} times in the last 24 hours and each old one still signs; rotate again once the oldest stops`,
-          );
-        }
+        if (secret && (await webhooks.findEndpoint(id, visibleClient(principal)))) throw tooManySecrets();
         throw notFound('no such webhook endpoint');
       }
       return secret ? { endpoint, secret } : { endpoint };
